@@ -1,0 +1,615 @@
+// Command loadgen is a load generator for Socket.IO chat servers. It speaks
+// Engine.IO 3 and 4 over WebSocket or HTTP long-polling with its own minimal
+// client, connects N clients, lets S of them emit serverReceiver messages
+// (closed loop with a window of messages in flight per sender, or open loop at
+// a fixed total rate), and measures connection rate, handshake time, fan-out
+// deliveries per second and send-to-receipt latency at every other client.
+// Given the server's pid it also reads the server's memory and CPU time from
+// /proc.
+//
+// Each run prints one JSON line on stdout and a readable summary on stderr.
+//
+//	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -window 4 -duration 5s
+//	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -delivery-rate 20000
+//	loadgen -url http://127.0.0.1:3000 -clients 10000 -senders 0 -hold 3s -pid 1234
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type config struct {
+	base         *url.URL // http://host:port
+	path         string
+	eio          int
+	transport    string
+	clients      int
+	senders      int
+	window       int
+	msgRate      float64
+	deliveryRate float64
+	size         int
+	warmup       time.Duration
+	duration     time.Duration
+	hold         time.Duration
+	drain        time.Duration
+	connTimeout  time.Duration
+	dialConc     int
+	pid          int
+	srcs         []net.IP
+	gzip         bool
+	label        string
+	timeout      time.Duration
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	var (
+		c       config
+		rawURL  string
+		srcList string
+	)
+	fs.StringVar(&rawURL, "url", "http://127.0.0.1:3000", "server base URL (loopback only)")
+	fs.StringVar(&c.path, "path", "/socket.io/", "Socket.IO endpoint path")
+	fs.IntVar(&c.eio, "eio", 4, "Engine.IO protocol revision: 3 or 4")
+	fs.StringVar(&c.transport, "transport", "websocket", "websocket or polling")
+	fs.IntVar(&c.clients, "clients", 100, "number of clients to connect")
+	fs.IntVar(&c.senders, "senders", 10, "number of clients that emit messages (0: idle run)")
+	fs.IntVar(&c.window, "window", 4, "closed loop: messages in flight per sender")
+	fs.Float64Var(&c.msgRate, "rate", 0, "open loop: total emitted messages per second (0: closed loop)")
+	fs.Float64Var(&c.deliveryRate, "delivery-rate", 0, "open loop: target deliveries per second; sets -rate to this / clients")
+	fs.IntVar(&c.size, "size", 32, "minimum length of each message string in bytes")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "sending time before measuring")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measurement window")
+	fs.DurationVar(&c.hold, "hold", 2*time.Second, "pause after connecting, before the idle memory reading")
+	fs.DurationVar(&c.drain, "drain", 3*time.Second, "longest wait for in-flight deliveries after the senders stop")
+	fs.DurationVar(&c.connTimeout, "connect-timeout", 15*time.Second, "per-client connect deadline")
+	fs.IntVar(&c.dialConc, "dial-concurrency", 50, "clients connecting at the same time")
+	fs.IntVar(&c.pid, "pid", 0, "server process id, to read its RSS and CPU time from /proc")
+	fs.StringVar(&srcList, "src", "", "comma-separated loopback source addresses, or a count N for 127.0.0.1..127.0.0.N")
+	fs.BoolVar(&c.gzip, "gzip", false, "polling: accept gzip-compressed responses")
+	fs.StringVar(&c.label, "label", "", "free-form label copied into the JSON line")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "ws") || u.Host == "" {
+		return nil, fmt.Errorf("-url must be http://host:port, got %q", rawURL)
+	}
+	if err := checkLoopback(u.Hostname()); err != nil {
+		return nil, err
+	}
+	u.Scheme = "http"
+	c.base = u
+	if c.eio != 3 && c.eio != 4 {
+		return nil, errors.New("-eio must be 3 or 4")
+	}
+	if c.transport != "websocket" && c.transport != "polling" {
+		return nil, errors.New("-transport must be websocket or polling")
+	}
+	if c.clients < 1 || c.senders < 0 || c.senders > c.clients {
+		return nil, errors.New("need -clients >= 1 and 0 <= -senders <= -clients")
+	}
+	if c.window < 1 || c.dialConc < 1 {
+		return nil, errors.New("-window and -dial-concurrency must be >= 1")
+	}
+	if c.deliveryRate > 0 {
+		c.msgRate = c.deliveryRate / float64(c.clients)
+	}
+	if c.srcs, err = parseSources(srcList); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkLoopback keeps the generator pointed at this machine.
+func checkLoopback(host string) error {
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("refusing non-loopback target %q", host)
+	}
+	return nil
+}
+
+func parseSources(s string) ([]net.IP, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 254 {
+			return nil, errors.New("-src count must be 1..254")
+		}
+		ips := make([]net.IP, n)
+		for i := range ips {
+			ips[i] = net.IPv4(127, 0, 0, byte(i+1))
+		}
+		return ips, nil
+	}
+	var ips []net.IP
+	for _, f := range strings.Split(s, ",") {
+		ip := net.ParseIP(strings.TrimSpace(f))
+		if ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("-src: %q is not a loopback address", f)
+		}
+		ips = append(ips, ip)
+	}
+	return ips, nil
+}
+
+// transport is one client's connection to the server after the handshake.
+type transport interface {
+	// send queues or writes one Engine.IO packet.
+	send(pkt []byte) error
+	// close tears the connection down; the read loop then ends.
+	close()
+}
+
+type client struct {
+	r       *run
+	id      int
+	t       transport
+	open    openInfo
+	credits chan struct{} // closed loop: one token per own message echoed back
+	scratch []byte
+	seq     int
+
+	connected atomic.Bool // the namespace CONNECT was acknowledged
+	closing   atomic.Bool
+	pingTimer *time.Timer
+}
+
+type run struct {
+	cfg  *config
+	base time.Time // monotonic origin of the timestamps carried in messages
+
+	connHist   histogram // handshake: dial start to Socket.IO connected
+	latHist    histogram // send to receipt at the other clients
+	measuring  atomic.Bool
+	stopping   atomic.Bool
+	inWindow   atomic.Uint64 // deliveries received while measuring
+	received   atomic.Uint64 // all deliveries
+	sent       atomic.Uint64
+	foreign    atomic.Uint64
+	disconnect atomic.Int64
+	srcNext    atomic.Uint64
+
+	errMu    sync.Mutex
+	errCount int
+	errFirst string
+}
+
+func (r *run) now() int64 { return int64(time.Since(r.base)) }
+
+func (r *run) fail(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	r.errCount++
+	if r.errFirst == "" {
+		r.errFirst = err.Error()
+	}
+}
+
+// lost is called when a connected client's read loop ends.
+func (c *client) lost(err error) {
+	if c.r.stopping.Load() || c.closing.Load() {
+		return
+	}
+	c.r.disconnect.Add(1)
+	c.r.fail(fmt.Errorf("client %d disconnected: %w", c.id, err))
+}
+
+// handle processes one Engine.IO packet received after the open packet. An
+// error means the session is over.
+func (c *client) handle(pkt []byte) error {
+	if len(pkt) == 0 {
+		return errors.New("empty packet")
+	}
+	switch pkt[0] {
+	case '4':
+		if len(pkt) < 2 {
+			return nil
+		}
+		switch pkt[1] {
+		case '2':
+			d, ok, foreign := parseDelivery(pkt)
+			if ok {
+				c.onDelivery(d)
+			} else if foreign {
+				c.r.foreign.Add(1)
+			}
+		case '0':
+			c.connected.Store(true)
+		case '1':
+			return errors.New("server sent Socket.IO DISCONNECT")
+		case '4':
+			return fmt.Errorf("connect error %s", clip(pkt[2:]))
+		}
+	case '2':
+		// Engine.IO 4 heartbeat: the server pings, the client answers.
+		if c.r.cfg.eio == 4 {
+			pong := append([]byte{'3'}, pkt[1:]...)
+			return c.t.send(pong)
+		}
+	case '1':
+		return errors.New("server sent Engine.IO close")
+	}
+	return nil
+}
+
+func (c *client) onDelivery(d delivery) {
+	r := c.r
+	now := r.now()
+	r.received.Add(1)
+	if d.sender == c.id {
+		if c.credits != nil {
+			select {
+			case c.credits <- struct{}{}:
+			default:
+			}
+		}
+		if r.measuring.Load() {
+			r.inWindow.Add(1)
+		}
+		return
+	}
+	if r.measuring.Load() {
+		r.inWindow.Add(1)
+		r.latHist.record(time.Duration(now - d.sentNS))
+	}
+}
+
+// emit sends one serverReceiver message stamped with sentNS.
+func (c *client) emit(sentNS int64) error {
+	c.scratch = appendEmit(c.scratch[:0], c.id, c.seq, sentNS, c.r.cfg.size)
+	c.seq++
+	if err := c.t.send(c.scratch); err != nil {
+		return err
+	}
+	c.r.sent.Add(1)
+	return nil
+}
+
+// startPinger keeps an Engine.IO 3 session alive: there the client pings
+// every pingInterval and the server answers.
+func (c *client) startPinger() {
+	if c.r.cfg.eio != 3 || c.open.PingInterval <= 0 {
+		return
+	}
+	every := time.Duration(c.open.PingInterval) * time.Millisecond
+	var tick func()
+	tick = func() {
+		if c.closing.Load() || c.r.stopping.Load() {
+			return
+		}
+		if err := c.t.send([]byte{'2'}); err != nil {
+			return
+		}
+		c.pingTimer.Reset(every)
+	}
+	c.pingTimer = time.AfterFunc(every, tick)
+}
+
+func (c *client) shutdown() {
+	c.closing.Store(true)
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.t != nil {
+		c.t.close()
+	}
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	res := execute(cfg)
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	printSummary(os.Stderr, res)
+	if res.Error != "" {
+		os.Exit(1)
+	}
+}
+
+// execute performs one run: connect, hold, send and measure, drain, report.
+func execute(cfg *config) *result {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	r := &run{cfg: cfg, base: time.Now()}
+	res := newResult(cfg)
+	pid := ""
+	if cfg.pid > 0 {
+		pid = strconv.Itoa(cfg.pid)
+		if s, err := readProc(pid); err == nil {
+			res.ServerRSSStartKB = s.RSSKB
+		} else {
+			res.Error = fmt.Sprintf("reading server process: %v", err)
+			return res
+		}
+	}
+
+	dial := newDialer(r)
+	clients := make([]*client, cfg.clients)
+	for i := range clients {
+		clients[i] = &client{r: r, id: i}
+	}
+	defer func() {
+		r.stopping.Store(true)
+		closeAll(clients)
+		dial.closeIdle()
+	}()
+
+	// Connect phase.
+	connStart := time.Now()
+	sem := make(chan struct{}, cfg.dialConc)
+	var wg sync.WaitGroup
+	var connected atomic.Int64
+	for _, c := range clients {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t0 := time.Now()
+			cctx, ccancel := context.WithTimeout(ctx, cfg.connTimeout)
+			defer ccancel()
+			if err := dial.connect(cctx, c); err != nil {
+				r.fail(fmt.Errorf("client %d connect: %w", c.id, err))
+				return
+			}
+			r.connHist.record(time.Since(t0))
+			connected.Add(1)
+		}()
+	}
+	wg.Wait()
+	connDur := time.Since(connStart)
+	res.Connected = int(connected.Load())
+	res.ConnectSeconds = connDur.Seconds()
+	res.ConnectRate = float64(res.Connected) / connDur.Seconds()
+	res.HandshakeP50Ms = ms(r.connHist.quantile(0.50))
+	res.HandshakeP99Ms = ms(r.connHist.quantile(0.99))
+	r.errMu.Lock()
+	res.ConnectErrors = r.errCount
+	r.errMu.Unlock()
+	if res.Connected == 0 {
+		res.Error = "no client connected: " + r.errFirst
+		return res
+	}
+
+	// Idle phase: every client connected, nobody talking.
+	sleepCtx(ctx, cfg.hold)
+	if pid != "" {
+		if s, err := readProc(pid); err == nil {
+			res.ServerRSSIdleKB = s.RSSKB
+			res.RSSPerConnKB = float64(s.RSSKB-res.ServerRSSStartKB) / float64(res.Connected)
+		}
+	}
+	res.DisconnectsIdle = r.disconnect.Load()
+
+	if cfg.senders > 0 {
+		measureTraffic(ctx, r, clients, pid, res)
+	}
+	if ctx.Err() != nil && res.Error == "" {
+		res.Error = fmt.Sprintf("run exceeded -timeout %s", cfg.timeout)
+	}
+	res.Disconnects = r.disconnect.Load()
+	r.errMu.Lock()
+	res.Errors = r.errCount
+	if r.errFirst != "" {
+		res.FirstError = r.errFirst
+	}
+	r.errMu.Unlock()
+	return res
+}
+
+// measureTraffic starts the senders, waits out the warm-up, measures for the
+// configured window, stops the senders and waits for in-flight deliveries.
+func measureTraffic(ctx context.Context, r *run, clients []*client, pid string, res *result) {
+	cfg := r.cfg
+	var senders []*client
+	for i := 0; i < cfg.senders; i++ {
+		c := clients[i*len(clients)/cfg.senders]
+		if c.connected.Load() {
+			senders = append(senders, c)
+		}
+	}
+	if len(senders) == 0 {
+		res.Error = "no connected sender"
+		return
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if cfg.msgRate > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			openLoop(r, senders, cfg.msgRate, stop)
+		}()
+	} else {
+		for _, s := range senders {
+			s.credits = make(chan struct{}, cfg.window)
+			for i := 0; i < cfg.window; i++ {
+				s.credits <- struct{}{}
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				closedLoop(s, stop)
+			}()
+		}
+	}
+
+	sleepCtx(ctx, cfg.warmup)
+	var srv0, self0 procSample
+	if pid != "" {
+		srv0, _ = readProc(pid)
+	}
+	self0, _ = readProc("self")
+	sent0 := r.sent.Load()
+	r.measuring.Store(true)
+	t0 := time.Now()
+	peak := srv0.RSSKB
+	tick := time.NewTicker(200 * time.Millisecond)
+	deadline := time.NewTimer(cfg.duration)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-deadline.C:
+			break wait
+		case <-tick.C:
+			if pid != "" {
+				if s, err := readProc(pid); err == nil && s.RSSKB > peak {
+					peak = s.RSSKB
+				}
+			}
+		}
+	}
+	tick.Stop()
+	r.measuring.Store(false)
+	window := time.Since(t0)
+	sent1 := r.sent.Load()
+	var srv1, self1 procSample
+	if pid != "" {
+		srv1, _ = readProc(pid)
+		if srv1.RSSKB > peak {
+			peak = srv1.RSSKB
+		}
+	}
+	self1, _ = readProc("self")
+	close(stop)
+	wg.Wait()
+
+	// Drain: wait until every message sent so far reached every client that
+	// is still connected, or give up after -drain.
+	alive := int64(res.Connected) - r.disconnect.Load()
+	expected := r.sent.Load() * uint64(max(alive, 0))
+	drainEnd := time.Now().Add(cfg.drain)
+	for r.received.Load() < expected && time.Now().Before(drainEnd) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	res.Senders = len(senders)
+	res.WindowSeconds = window.Seconds()
+	res.Sent = r.sent.Load()
+	res.MsgsPerSec = float64(sent1-sent0) / window.Seconds()
+	res.Deliveries = r.inWindow.Load()
+	res.DeliveriesPerSec = float64(res.Deliveries) / window.Seconds()
+	res.LatencyMs = latencyMs{
+		P50: ms(r.latHist.quantile(0.50)),
+		P90: ms(r.latHist.quantile(0.90)),
+		P99: ms(r.latHist.quantile(0.99)),
+		Max: ms(time.Duration(r.latHist.max.Load())),
+	}
+	res.Expected = expected
+	res.Received = r.received.Load()
+	if expected > res.Received {
+		res.Missing = expected - res.Received
+	}
+	res.Foreign = r.foreign.Load()
+	if pid != "" {
+		res.ServerRSSLoadKB = peak
+		res.ServerCPUSeconds = (srv1.CPU - srv0.CPU).Seconds()
+		res.ServerCPUUtil = res.ServerCPUSeconds / window.Seconds()
+	}
+	res.LoadgenCPUUtil = (self1.CPU - self0.CPU).Seconds() / window.Seconds()
+}
+
+// closedLoop keeps cfg.window messages of one sender in flight: each echo of
+// its own message that comes back releases the next send.
+func closedLoop(c *client, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-c.credits:
+		}
+		if err := c.emit(c.r.now()); err != nil {
+			c.r.fail(fmt.Errorf("client %d emit: %w", c.id, err))
+			return
+		}
+	}
+}
+
+// openLoop emits at a fixed total rate, round robin over the senders. Each
+// message is stamped with its scheduled send time, not the actual one, so a
+// stalled send shows up as latency instead of silently lowering the rate.
+func openLoop(r *run, senders []*client, rate float64, stop <-chan struct{}) {
+	interval := time.Duration(float64(time.Second) / rate)
+	start := r.now()
+	for i := 0; ; i++ {
+		due := start + int64(i)*int64(interval)
+		if wait := time.Duration(due - r.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+		s := senders[i%len(senders)]
+		if err := s.emit(due); err != nil {
+			r.fail(fmt.Errorf("client %d emit: %w", s.id, err))
+		}
+	}
+}
+
+func closeAll(clients []*client) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, c := range clients {
+		if c.t == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.shutdown()
+		}()
+	}
+	wg.Wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// procSample is one reading of a process's resident memory and CPU time.
+type procSample struct {
+	RSSKB int64         // VmRSS from /proc/<pid>/status
+	CPU   time.Duration // user + system time from /proc/<pid>/stat
+}
+
+// clockTick is USER_HZ, the unit of the times in /proc/<pid>/stat. It is 100
+// on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// readProc samples process pid ("self" for the load generator itself).
+func readProc(pid string) (procSample, error) {
+	var s procSample
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return s, err
+	}
+	if s.RSSKB, err = parseVmRSS(status); err != nil {
+		return s, err
+	}
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return s, err
+	}
+	s.CPU, err = parseStatCPU(stat)
+	return s, err
+}
+
+// parseVmRSS finds "VmRSS:   1234 kB" in the contents of /proc/<pid>/status.
+func parseVmRSS(status []byte) (int64, error) {
+	key := []byte("VmRSS:")
+	i := bytes.Index(status, key)
+	if i < 0 {
+		return 0, errors.New("VmRSS not found")
+	}
+	line := status[i+len(key):]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	f := bytes.Fields(line)
+	if len(f) != 2 || string(f[1]) != "kB" {
+		return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+	}
+	return strconv.ParseInt(string(f[0]), 10, 64)
+}
+
+// parseStatCPU returns utime+stime from the contents of /proc/<pid>/stat.
+// The command name (field 2) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	// After ")" come fields 3 (state) onwards; utime and stime are fields 14 and 15.
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("stat too short")
+	}
+	utime, err := strconv.ParseInt(string(f[11]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("utime: %w", err)
+	}
+	stime, err := strconv.ParseInt(string(f[12]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stime: %w", err)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
+}
