@@ -1,0 +1,41 @@
+# make run   - the chat on http://127.0.0.1:3000/ (single node, in memory)
+# make test  - installs what the tests need, then vet + race-enabled tests
+
+GO        ?= go
+BUNDLE    := internal/clientbundle/dist
+CLIENTDIR := node_modules/socket.io-client/dist
+BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
+
+.PHONY: run test setup deps bundle vet build clean
+
+run: bundle
+	$(GO) run ./cmd/chatserver $(ARGS)
+
+test: setup vet
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+setup: deps bundle
+
+# System packages the integration tests drive (redis-server, nginx, chromium),
+# installed through apt-get only when missing.
+deps:
+	scripts/install-deps.sh
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# The socket.io client bundle served at /socket.io/socket.io.js, embedded
+# into the binary from $(BUNDLE).
+bundle: node_modules/.package-lock.json
+	@for f in $(BUNDLE_FILES); do cp $(CLIENTDIR)/$$f $(BUNDLE)/$$f; done
+
+vet:
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	$(GO) vet ./...
+
+build: bundle
+	$(GO) build -o bin/ ./cmd/...
+
+clean:
+	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES))

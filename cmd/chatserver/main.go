@@ -1,0 +1,135 @@
+// Command chatserver runs the chat: the page at /, the socket.io client at
+// /socket.io/socket.io.js, and the Socket.IO endpoint at /socket.io/ for
+// every client generation (1.x to 4.x). Run with -h for the flags; each has
+// an environment variable equivalent.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"siogo/internal/engineio"
+	"siogo/internal/server"
+	"siogo/internal/socketio"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "chatserver:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr         string
+	static       string
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	maxPayload   int64
+	corsOrigin   string
+	transports   string
+	logLevel     string
+}
+
+func run(args []string) error {
+	var o options
+	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", ":3000", "listen address (CHAT_ADDR)")
+	fs.StringVar(&o.static, "static", "", "serve the page from this directory instead of the embedded one; / gives chatClient.html or index.html (CHAT_STATIC)")
+	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval (CHAT_PING_INTERVAL)")
+	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout (CHAT_PING_TIMEOUT)")
+	fs.Int64Var(&o.maxPayload, "max-payload", 1e6, "largest polling body or WebSocket message in bytes (CHAT_MAX_PAYLOAD)")
+	fs.StringVar(&o.corsOrigin, "cors-origin", "", "comma-separated browser origins allowed besides the server's own, or * (CHAT_CORS_ORIGIN)")
+	fs.StringVar(&o.transports, "transports", "polling,websocket", "comma-separated transports to accept (CHAT_TRANSPORTS)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: chatserver [flags]\n\nThe chat server. Every flag can also be set by the environment variable in parentheses;\na flag on the command line wins.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := applyEnv(fs, map[string]string{
+		"addr": "CHAT_ADDR", "static": "CHAT_STATIC", "ping-interval": "CHAT_PING_INTERVAL",
+		"ping-timeout": "CHAT_PING_TIMEOUT", "max-payload": "CHAT_MAX_PAYLOAD", "cors-origin": "CHAT_CORS_ORIGIN",
+		"transports": "CHAT_TRANSPORTS", "log-level": "CHAT_LOG_LEVEL",
+	}); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	transports := splitList(o.transports)
+	for _, t := range transports {
+		if t != engineio.TransportPolling && t != engineio.TransportWebSocket {
+			return fmt.Errorf("-transports: unknown transport %q", t)
+		}
+	}
+	if len(transports) == 0 {
+		return fmt.Errorf("-transports: at least one transport is needed")
+	}
+	srv, err := server.New(server.Config{
+		StaticDir: o.static,
+		Logger:    log,
+		Socket: socketio.Options{
+			Engine: engineio.Config{
+				PingInterval:   o.pingInterval,
+				PingTimeout:    o.pingTimeout,
+				MaxPayload:     o.maxPayload,
+				Transports:     transports,
+				AllowedOrigins: splitList(o.corsOrigin),
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Serve(ctx, ln)
+}
+
+// applyEnv sets each flag from its environment variable, before the command
+// line is parsed so that flags win.
+func applyEnv(fs *flag.FlagSet, env map[string]string) error {
+	for name, key := range env {
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", key, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,393 @@
+package engineio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Transport names as they appear in the "transport" query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Config holds the server settings. Zero fields take the defaults of the
+// reference implementation.
+type Config struct {
+	PingInterval   time.Duration // default 25s
+	PingTimeout    time.Duration // default 20s
+	UpgradeTimeout time.Duration // default 10s
+	// MaxPayload bounds a polling POST body and a WebSocket message, in
+	// bytes (default 1e6). It is announced to clients in the handshake.
+	MaxPayload int64
+	// Transports lists the allowed transports (default both).
+	Transports []string
+	// MaxQueuedPackets bounds each session's send queue. A session whose
+	// client cannot keep up is closed once its queue is full (default 8192).
+	MaxQueuedPackets int
+	// WriteTimeout bounds one WebSocket write batch (default 10s).
+	WriteTimeout time.Duration
+	// AllowedOrigins lists the browser origins allowed to connect besides
+	// the server's own; "*" allows any. Requests without an Origin header
+	// (non-browser clients) are always allowed.
+	AllowedOrigins []string
+	// AllowRequest, when set, may refuse a handshake or upgrade request. A
+	// refusal is answered with 403 and the error's message.
+	AllowRequest func(r *http.Request) error
+	// NewID, when set, generates session ids.
+	NewID func() string
+	// Observer, when set, is told about sessions and traffic.
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer receives counters from the server; implementations must be safe
+// for concurrent use and fast.
+type Observer interface {
+	SessionOpened(transport string, protocol int)
+	SessionUpgraded(protocol int)
+	SessionClosed(transport string, protocol int, reason string)
+	QueueOverflow()
+}
+
+func (c *Config) setDefaults() {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1e6
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	if c.MaxQueuedPackets <= 0 {
+		c.MaxQueuedPackets = 8192
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.NewID == nil {
+		c.NewID = NewSessionID
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Handler receives what a client sends on one session. OnMessage calls for
+// one session never overlap; OnClose may run concurrently with one.
+type Handler interface {
+	// OnMessage is called for each message packet. data is only valid
+	// during the call.
+	OnMessage(data []byte, binary bool)
+	// OnClose is called once, when the session ends.
+	OnClose(reason string)
+}
+
+// Server is an Engine.IO server. It is an http.Handler to be mounted at the
+// Engine.IO path (e.g. "/socket.io/").
+type Server struct {
+	cfg       Config
+	onConnect func(*Session) Handler
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closing  bool
+}
+
+// NewServer returns a server that calls onConnect for every new session,
+// after the handshake has been queued; the Handler it returns receives the
+// session's messages.
+func NewServer(cfg Config, onConnect func(*Session) Handler) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, onConnect: onConnect, sessions: make(map[string]*Session)}
+}
+
+// Config returns the effective configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// NewSessionID returns 20 random URL-safe characters.
+func NewSessionID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Error codes of the reference implementation, sent as
+// {"code":N,"message":"..."}.
+const (
+	codeUnknownTransport   = 0
+	codeUnknownSID         = 1
+	codeBadHandshakeMethod = 2
+	codeBadRequest         = 3
+	codeForbidden          = 4
+	codeUnsupportedVersion = 5
+)
+
+var codeMessages = [...]string{
+	"Transport unknown",
+	"Session ID unknown",
+	"Bad handshake method",
+	"Bad request",
+	"Forbidden",
+	"Unsupported protocol version",
+}
+
+func writeError(w http.ResponseWriter, code int) {
+	status := http.StatusBadRequest
+	if code == codeForbidden {
+		status = http.StatusForbidden
+	}
+	writeJSONError(w, status, code, codeMessages[code])
+}
+
+func writeJSONError(w http.ResponseWriter, status, code int, message string) {
+	body, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// ServeHTTP dispatches handshakes, polling requests and WebSocket upgrades.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		writeError(w, codeForbidden)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	protocol := 0
+	switch q.Get("EIO") {
+	case "4":
+		protocol = 4
+	case "3":
+		protocol = 3
+	default:
+		writeError(w, codeUnsupportedVersion)
+		return
+	}
+	transport := q.Get("transport")
+	if !slices.Contains(s.cfg.Transports, transport) {
+		writeError(w, codeUnknownTransport)
+		return
+	}
+	isUpgrade := isWebSocketRequest(r)
+	if transport == TransportWebSocket && !isUpgrade {
+		writeError(w, codeBadRequest)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		if r.Method != http.MethodGet {
+			writeError(w, codeBadHandshakeMethod)
+			return
+		}
+		if !s.allow(w, r) {
+			return
+		}
+		s.handshake(w, r, protocol, transport, q)
+		return
+	}
+	sess := s.session(sid)
+	if sess == nil {
+		writeError(w, codeUnknownSID)
+		return
+	}
+	if transport == TransportWebSocket {
+		if !s.allow(w, r) {
+			return
+		}
+		sess.serveUpgrade(w, r)
+		return
+	}
+	if sess.currentTransport() != TransportPolling {
+		writeError(w, codeBadRequest)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		sess.servePoll(w, r)
+	case http.MethodPost:
+		sess.servePost(w, r)
+	default:
+		writeError(w, codeBadRequest)
+	}
+}
+
+func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.AllowRequest == nil {
+		return true
+	}
+	if err := s.cfg.AllowRequest(r); err != nil {
+		var rerr *RequestError
+		if errors.As(err, &rerr) {
+			writeJSONError(w, rerr.Status, codeForbidden, rerr.Message)
+			return false
+		}
+		writeJSONError(w, http.StatusForbidden, codeForbidden, err.Error())
+		return false
+	}
+	return true
+}
+
+// RequestError lets AllowRequest choose the HTTP status of a refusal, e.g.
+// 429 for a rate limit or 503 for a connection limit.
+type RequestError struct {
+	Status  int
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+func isWebSocketRequest(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cors checks the Origin of a browser request and sets the CORS response
+// headers. Same-origin requests and requests without an Origin pass; others
+// must be in AllowedOrigins.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if !slices.Contains(s.cfg.AllowedOrigins, origin) && !slices.Contains(s.cfg.AllowedOrigins, "*") {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		}
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+	return true
+}
+
+func (s *Server) session(id string) *Session {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sessions[id]
+}
+
+// SessionCount returns the number of open sessions.
+func (s *Server) SessionCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	s.mu.Unlock()
+}
+
+// Close closes every session, telling polling clients with a close packet
+// and WebSocket clients with a close frame, and refuses new handshakes.
+// Clients treat this as a lost connection and reconnect.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closing = true
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.Close("server shutting down")
+	}
+}
+
+type handshakeData struct {
+	SID          string   `json:"sid"`
+	Upgrades     []string `json:"upgrades"`
+	PingInterval int64    `json:"pingInterval"`
+	PingTimeout  int64    `json:"pingTimeout"`
+	MaxPayload   int64    `json:"maxPayload"`
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string, q url.Values) {
+	sess := newSession(s, protocol, transport, r)
+	sess.b64 = protocol == 3 && q.Get("b64") != ""
+	upgrades := []string{}
+	if transport == TransportPolling && slices.Contains(s.cfg.Transports, TransportWebSocket) {
+		upgrades = append(upgrades, TransportWebSocket)
+	}
+	open, _ := json.Marshal(handshakeData{
+		SID:          sess.id,
+		Upgrades:     upgrades,
+		PingInterval: s.cfg.PingInterval.Milliseconds(),
+		PingTimeout:  s.cfg.PingTimeout.Milliseconds(),
+		MaxPayload:   s.cfg.MaxPayload,
+	})
+	openPkt := Packet{Type: PacketOpen, Data: open}
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		writeJSONError(w, http.StatusServiceUnavailable, codeBadRequest, "Server is shutting down")
+		return
+	}
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+
+	if transport == TransportWebSocket {
+		conn, err := upgradeWebSocket(w, r)
+		if err != nil {
+			s.remove(sess)
+			return
+		}
+		sess.queue = append(sess.queue, openPkt)
+		sess.start()
+		sess.runWebSocket(conn)
+		return
+	}
+	// The polling handshake answers with the open packet alone; what the
+	// upper layer sends on connect waits for the next poll.
+	sess.start()
+	sess.writePollResponse(w, []Packet{openPkt}, false)
+}

@@ -1,0 +1,301 @@
+package engineio
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Send on a closed session.
+var ErrClosed = errors.New("engineio: session closed")
+
+// ErrQueueFull is returned by Send when the client has fallen so far behind
+// that its send queue is full; the session is closed.
+var ErrQueueFull = errors.New("engineio: send queue full")
+
+// RequestInfo describes the HTTP request that opened a session.
+type RequestInfo struct {
+	RemoteAddr string
+	Host       string
+	URL        *url.URL
+	Header     http.Header
+	Time       time.Time
+	Secure     bool
+}
+
+// Session is one Engine.IO connection. Its methods are safe for concurrent
+// use.
+type Session struct {
+	srv      *Server
+	id       string
+	protocol int
+	b64      bool
+	req      RequestInfo
+	handler  Handler
+
+	// inMu serialises delivery to the handler: polling POSTs and the
+	// WebSocket reader may overlap during an upgrade.
+	inMu sync.Mutex
+
+	mu        sync.Mutex
+	transport string
+	queue     []Packet
+	spare     []Packet // the previous batch's backing array, reused
+	closed    bool
+	reason    string
+	polling   bool          // a GET is waiting for packets
+	posting   bool          // a POST is being read
+	pollWake  chan struct{} // wakes the waiting GET; capacity 1
+	upgrading bool          // a WebSocket has probed; polls return at once
+	upgraded  bool
+	ws        net.Conn
+	writing   bool       // a WebSocket writer goroutine is running
+	wmu       sync.Mutex // held while writing to ws
+
+	pingTimer    *time.Timer // EIO4: next ping
+	timeoutTimer *time.Timer // heartbeat deadline
+}
+
+func newSession(srv *Server, protocol int, transport string, r *http.Request) *Session {
+	u := *r.URL
+	return &Session{
+		srv:       srv,
+		id:        srv.cfg.NewID(),
+		protocol:  protocol,
+		transport: transport,
+		pollWake:  make(chan struct{}, 1),
+		req: RequestInfo{
+			RemoteAddr: r.RemoteAddr,
+			Host:       r.Host,
+			URL:        &u,
+			Header:     r.Header.Clone(),
+			Time:       time.Now(),
+			Secure:     r.TLS != nil,
+		},
+	}
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// Protocol returns the Engine.IO revision, 3 or 4.
+func (s *Session) Protocol() int { return s.protocol }
+
+// Request describes the handshake request.
+func (s *Session) Request() RequestInfo { return s.req }
+
+// Transport returns the current transport name.
+func (s *Session) Transport() string { return s.currentTransport() }
+
+func (s *Session) currentTransport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// start hands the session to the upper layer and arms the heartbeat.
+func (s *Session) start() {
+	if obs := s.srv.cfg.Observer; obs != nil {
+		obs.SessionOpened(s.transport, s.protocol)
+	}
+	h := s.srv.onConnect(s)
+	cfg := &s.srv.cfg
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handler = h
+	if s.closed {
+		// Closed while the upper layer was setting up (e.g. its first
+		// packets overflowed the queue): it still needs to hear of it.
+		reason := s.reason
+		go h.OnClose(reason)
+		return
+	}
+	if s.protocol == 3 {
+		// The client pings; expect one every interval.
+		s.timeoutTimer = time.AfterFunc(cfg.PingInterval+cfg.PingTimeout, s.onHeartbeatTimeout)
+		return
+	}
+	s.pingTimer = time.AfterFunc(cfg.PingInterval, s.sendPing)
+}
+
+func (s *Session) sendPing() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.timeoutTimer == nil {
+		s.timeoutTimer = time.AfterFunc(s.srv.cfg.PingTimeout, s.onHeartbeatTimeout)
+	} else {
+		s.timeoutTimer.Reset(s.srv.cfg.PingTimeout)
+	}
+	s.mu.Unlock()
+	s.Send(Packet{Type: PacketPing})
+}
+
+func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", false) }
+
+// onHeartbeat handles a ping (EIO3) or pong (EIO4) from the client. A
+// heartbeat in the wrong direction closes the session, as the reference
+// implementation does.
+func (s *Session) onHeartbeat(p Packet) {
+	cfg := &s.srv.cfg
+	if (p.Type == PacketPing) != (s.protocol == 3) {
+		s.closeWith("invalid heartbeat direction", false)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.protocol == 3 {
+		s.timeoutTimer.Reset(cfg.PingInterval + cfg.PingTimeout)
+		s.mu.Unlock()
+		s.Send(Packet{Type: PacketPong, Data: append([]byte(nil), p.Data...)})
+		return
+	}
+	if s.timeoutTimer != nil {
+		s.timeoutTimer.Stop()
+	}
+	s.pingTimer.Reset(cfg.PingInterval)
+	s.mu.Unlock()
+}
+
+// Send queues packets for the client, as one unit: no other packet is
+// interleaved with them. The packets' Data must not be modified afterwards;
+// the same bytes may be shared by many sessions.
+func (s *Session) Send(pkts ...Packet) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue)+len(pkts) > s.srv.cfg.MaxQueuedPackets {
+		s.mu.Unlock()
+		if obs := s.srv.cfg.Observer; obs != nil {
+			obs.QueueOverflow()
+		}
+		s.closeWith("send queue full", false)
+		return ErrQueueFull
+	}
+	s.queue = append(s.queue, pkts...)
+	s.wakeLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// wakeLocked makes the current transport pick up the queue.
+func (s *Session) wakeLocked() {
+	if s.ws != nil && !s.upgrading {
+		if !s.writing {
+			s.writing = true
+			go s.writeLoop(s.ws)
+		}
+		return
+	}
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// takeQueue removes and returns the queued packets. The caller returns the
+// slice with releaseBatch once written, so its array can be reused.
+func (s *Session) takeQueueLocked() []Packet {
+	batch := s.queue
+	s.queue = s.spare[:0]
+	s.spare = nil
+	return batch
+}
+
+func (s *Session) releaseBatch(batch []Packet) {
+	clear(batch)
+	s.mu.Lock()
+	// Keep small arrays for reuse; let a burst's large one go.
+	if s.spare == nil && cap(batch) <= 256 {
+		s.spare = batch[:0]
+	}
+	s.mu.Unlock()
+}
+
+// Close ends the session from the server side. Queued packets are still
+// written, then the client is told the session is over.
+func (s *Session) Close(reason string) { s.closeWith(reason, true) }
+
+// closeWith ends the session. graceful sessions flush their queue and send
+// the transport's close signal; the others drop the connection.
+func (s *Session) closeWith(reason string, graceful bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.reason = reason
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.timeoutTimer != nil {
+		s.timeoutTimer.Stop()
+	}
+	transport := s.transport
+	ws := s.ws
+	h := s.handler
+	if ws != nil && !s.upgrading {
+		if !graceful {
+			s.queue = nil
+			ws.Close()
+		} else if !s.writing {
+			s.writing = true
+			go s.writeLoop(ws)
+		}
+	} else {
+		// A polling client learns of the end from a close packet, which
+		// the pending or next poll delivers.
+		s.queue = append(s.queue, Packet{Type: PacketClose})
+		if ws != nil {
+			// A probing WebSocket that never finished the upgrade.
+			ws.Close()
+		}
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+
+	s.srv.remove(s)
+	if obs := s.srv.cfg.Observer; obs != nil {
+		obs.SessionClosed(transport, s.protocol, reason)
+	}
+	if h != nil {
+		h.OnClose(reason)
+	}
+}
+
+// Closed reports whether the session has ended.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// onPacket handles one packet from the client on any transport.
+func (s *Session) onPacket(p Packet) {
+	switch p.Type {
+	case PacketMessage:
+		s.inMu.Lock()
+		if !s.Closed() {
+			s.handler.OnMessage(p.Data, p.Binary)
+		}
+		s.inMu.Unlock()
+	case PacketPing, PacketPong:
+		s.onHeartbeat(p)
+	case PacketClose:
+		s.closeWith("transport close", true)
+	}
+}

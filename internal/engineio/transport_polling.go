@@ -1,0 +1,144 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// servePoll answers a long-polling GET: it waits until packets are queued
+// (or the session ends, or an upgrade needs the poll back) and writes them.
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.polling {
+		s.mu.Unlock()
+		s.closeWith("overlap from client", false)
+		writeError(w, codeBadRequest)
+		return
+	}
+	s.polling = true
+	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.transport == TransportPolling {
+		s.mu.Unlock()
+		select {
+		case <-s.pollWake:
+		case <-r.Context().Done():
+			s.mu.Lock()
+			s.polling = false
+			s.mu.Unlock()
+			s.closeWith("poll connection closed prematurely", false)
+			return
+		}
+		s.mu.Lock()
+	}
+	batch := s.takeQueueLocked()
+	// A probing WebSocket is waiting for this poll to end: a noop lets the
+	// client pause polling and finish the upgrade.
+	noop := s.upgrading || s.transport != TransportPolling
+	s.polling = false
+	s.mu.Unlock()
+
+	if noop {
+		batch = append(batch, Packet{Type: PacketNoop})
+	}
+	s.writePollResponse(w, batch, true)
+}
+
+// writePollResponse encodes pkts in the session's payload format.
+func (s *Session) writePollResponse(w http.ResponseWriter, pkts []Packet, release bool) {
+	bp := bodyPool.Get().(*[]byte)
+	body := (*bp)[:0]
+	contentType := "text/plain; charset=UTF-8"
+	switch {
+	case s.protocol == 4:
+		body = appendPayloadV4(body, pkts)
+	case !s.b64 && payloadHasBinary(pkts):
+		contentType = "application/octet-stream"
+		body = appendPayloadV3Binary(body, pkts)
+	default:
+		body = appendPayloadV3Text(body, pkts)
+	}
+	if release {
+		s.releaseBatch(pkts)
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		bodyPool.Put(bp)
+	}
+}
+
+// servePost reads a polling payload from the client and handles its packets
+// in order.
+func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
+	binary := r.Header.Get("Content-Type") == "application/octet-stream"
+	if binary && s.protocol == 4 {
+		s.closeWith("invalid content", false)
+		writeError(w, codeBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if s.posting {
+		s.mu.Unlock()
+		s.closeWith("data request overlap from client", false)
+		writeError(w, codeBadRequest)
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
+
+	limit := s.srv.cfg.MaxPayload
+	if r.ContentLength > limit {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
+			return
+		}
+		s.closeWith("data request connection closed prematurely", false)
+		return
+	}
+	var pkts []Packet
+	switch {
+	case binary:
+		pkts, err = decodePayloadV3Binary(body)
+	case !utf8.Valid(body):
+		err = parseErr("payload is not valid UTF-8")
+	case s.protocol == 4:
+		pkts, err = decodePayloadV4(body)
+	default:
+		pkts, err = decodePayloadV3Text(body)
+	}
+	if err != nil {
+		s.srv.cfg.Logger.Debug("engineio: bad polling payload", "sid", s.id, "err", err)
+		s.closeWith("parse error", false)
+		writeJSONError(w, http.StatusBadRequest, codeBadRequest, err.Error())
+		return
+	}
+	for _, p := range pkts {
+		s.onPacket(p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "ok")
+}

@@ -1,0 +1,368 @@
+package engineio
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// The WebSocket transport keeps an idle connection cheap: one goroutine
+// blocked in a header read, no buffers. A writer goroutine exists only while
+// there is something to write; it drains the whole queue into a pooled
+// buffered writer and flushes once, so a burst of broadcasts costs one
+// system call per connection instead of one per frame.
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+func upgradeWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		return nil, err
+	}
+	// The HTTP server's request deadlines would otherwise cut the
+	// long-lived connection; heartbeats bound it instead.
+	conn.SetDeadline(time.Time{})
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		// The client sent frames right behind its handshake; keep the
+		// bytes already read.
+		return &bufferedConn{Conn: conn, r: rw.Reader}, nil
+	}
+	return conn, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// serveUpgrade handles a WebSocket request for an existing polling session:
+// the probe exchange, then the switch of transports.
+func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != TransportPolling || s.upgrading || s.closed {
+		s.mu.Unlock()
+		writeError(w, codeBadRequest)
+		return
+	}
+	s.mu.Unlock()
+	conn, err := upgradeWebSocket(w, r)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	if s.transport != TransportPolling || s.upgrading || s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.upgrading = true
+	s.ws = conn
+	s.mu.Unlock()
+
+	abort := func() {
+		conn.Close()
+		s.mu.Lock()
+		if s.ws == conn && s.upgrading {
+			s.ws = nil
+			s.upgrading = false
+		}
+		s.mu.Unlock()
+	}
+	timer := time.AfterFunc(s.srv.cfg.UpgradeTimeout, abort)
+	defer timer.Stop()
+
+	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
+	for {
+		op, data, err := fr.next()
+		if err != nil {
+			abort()
+			return
+		}
+		if op != ws.OpText {
+			abort()
+			return
+		}
+		p, err := decodeTextPacket(data)
+		if err != nil {
+			abort()
+			return
+		}
+		switch {
+		case p.Type == PacketPing && string(p.Data) == "probe":
+			// Answered directly: the writer is not on this connection yet.
+			if err := writeFrames(conn, s.protocol, []Packet{{Type: PacketPong, Data: p.Data}}); err != nil {
+				abort()
+				return
+			}
+			// Hand back the pending poll so the client can pause polling.
+			s.mu.Lock()
+			select {
+			case s.pollWake <- struct{}{}:
+			default:
+			}
+			s.mu.Unlock()
+		case p.Type == PacketUpgrade:
+			timer.Stop()
+			s.mu.Lock()
+			if s.closed || s.ws != conn {
+				s.mu.Unlock()
+				conn.Close()
+				return
+			}
+			s.upgrading = false
+			s.upgraded = true
+			s.transport = TransportWebSocket
+			select {
+			case s.pollWake <- struct{}{}:
+			default:
+			}
+			if len(s.queue) > 0 {
+				s.wakeLocked()
+			}
+			s.mu.Unlock()
+			if obs := s.srv.cfg.Observer; obs != nil {
+				obs.SessionUpgraded(s.protocol)
+			}
+			s.readLoop(conn, &fr)
+			return
+		default:
+			abort()
+			return
+		}
+	}
+}
+
+// runWebSocket serves a session that was opened over WebSocket.
+func (s *Session) runWebSocket(conn net.Conn) {
+	s.mu.Lock()
+	s.ws = conn
+	if len(s.queue) > 0 || s.closed {
+		s.writing = true
+		go s.writeLoop(conn)
+	}
+	s.mu.Unlock()
+	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
+	s.readLoop(conn, &fr)
+}
+
+// readLoop reads packets until the connection fails or the session ends.
+func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
+	for {
+		op, data, err := fr.next()
+		if err != nil {
+			reason := "transport error"
+			switch {
+			case errors.Is(err, errMessageTooBig):
+				reason = "message too big"
+				s.writeClose(conn, ws.StatusMessageTooBig, "message too big")
+			case errors.Is(err, errInvalidUTF8):
+				reason = "invalid UTF-8"
+				s.writeClose(conn, ws.StatusInvalidFramePayloadData, "invalid UTF-8")
+			case errors.Is(err, io.EOF), errors.Is(err, errClosedByPeer):
+				reason = "transport close"
+			}
+			s.closeWith(reason, false)
+			conn.Close()
+			return
+		}
+		var p Packet
+		switch {
+		case op == ws.OpBinary && s.protocol == 4:
+			p = Packet{Type: PacketMessage, Data: data, Binary: true}
+		case op == ws.OpBinary:
+			if len(data) == 0 || data[0] != byte(PacketMessage) {
+				s.closeWith("parse error", false)
+				conn.Close()
+				return
+			}
+			p = Packet{Type: PacketMessage, Data: data[1:], Binary: true}
+		default:
+			p, err = decodeTextPacket(data)
+			if err != nil {
+				s.closeWith("parse error", false)
+				conn.Close()
+				return
+			}
+		}
+		if p.Type == PacketClose {
+			// Over WebSocket the client's close packet is ignored, as in
+			// the reference implementation; the socket closing ends it.
+			continue
+		}
+		s.onPacket(p)
+		if s.Closed() {
+			return
+		}
+	}
+}
+
+func (s *Session) writeClose(conn net.Conn, code ws.StatusCode, reason string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+}
+
+// writeLoop drains the queue onto the connection until it is empty.
+func (s *Session) writeLoop(conn net.Conn) {
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(conn)
+	defer func() {
+		bw.Reset(nil)
+		writerPool.Put(bw)
+	}()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.writing = false
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				s.writeClose(conn, ws.StatusNormalClosure, "")
+				conn.Close()
+			}
+			return
+		}
+		batch := s.takeQueueLocked()
+		s.mu.Unlock()
+
+		s.wmu.Lock()
+		conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		err := writeFrames(bw, s.protocol, batch)
+		if err == nil {
+			err = bw.Flush()
+		}
+		s.wmu.Unlock()
+		s.releaseBatch(batch)
+		if err != nil {
+			s.mu.Lock()
+			s.writing = false
+			s.queue = nil
+			s.mu.Unlock()
+			s.closeWith("transport error", false)
+			conn.Close()
+			return
+		}
+	}
+}
+
+// writeFrames writes each packet as one WebSocket frame: text packets as
+// "<type><data>", binary messages as raw bytes (EIO4) or with a leading
+// type byte (EIO3).
+func writeFrames(w io.Writer, protocol int, pkts []Packet) error {
+	var hdr [ws.MaxHeaderSize]byte
+	var typ [1]byte
+	for _, p := range pkts {
+		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(p.Data)) + 1}
+		typ[0] = '0' + byte(p.Type)
+		if p.Binary {
+			h.OpCode = ws.OpBinary
+			typ[0] = byte(p.Type)
+			if protocol == 4 {
+				h.Length--
+			}
+		}
+		if err := ws.WriteHeaderBuffer(w, h, hdr[:]); err != nil {
+			return err
+		}
+		if !p.Binary || protocol == 3 {
+			if _, err := w.Write(typ[:]); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(p.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	errMessageTooBig = errors.New("engineio: websocket message too big")
+	errInvalidUTF8   = errors.New("engineio: websocket text is not valid UTF-8")
+	errClosedByPeer  = errors.New("engineio: websocket closed by peer")
+	errProtocol      = errors.New("engineio: websocket protocol error")
+)
+
+// frameReader reads whole WebSocket messages straight from the connection,
+// reassembling fragments and answering control frames, with no buffer kept
+// between messages.
+type frameReader struct {
+	conn net.Conn
+	max  int64
+	hdr  [ws.MaxHeaderSize - 2]byte
+	wmu  *sync.Mutex // serialises pongs with the session's writer
+}
+
+func (fr *frameReader) next() (ws.OpCode, []byte, error) {
+	var msg []byte
+	var op ws.OpCode
+	for {
+		h, err := ws.ReadHeaderBuffer(fr.conn, fr.hdr[:])
+		if err != nil {
+			return 0, nil, err
+		}
+		if !h.Masked || h.Rsv != 0 {
+			return 0, nil, errProtocol
+		}
+		if h.OpCode.IsControl() {
+			if h.Length > 125 || !h.Fin {
+				return 0, nil, errProtocol
+			}
+			payload := make([]byte, h.Length)
+			if _, err := io.ReadFull(fr.conn, payload); err != nil {
+				return 0, nil, err
+			}
+			ws.Cipher(payload, h.Mask, 0)
+			switch h.OpCode {
+			case ws.OpClose:
+				return 0, nil, errClosedByPeer
+			case ws.OpPing:
+				// Control frames may be sent in the middle of a batch;
+				// a pong is rare enough to take its own write.
+				fr.wmu.Lock()
+				fr.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				err := ws.WriteFrame(fr.conn, ws.NewPongFrame(payload))
+				fr.wmu.Unlock()
+				if err != nil {
+					return 0, nil, err
+				}
+			}
+			continue
+		}
+		if h.OpCode == ws.OpContinuation {
+			if msg == nil && op == 0 {
+				return 0, nil, errProtocol
+			}
+		} else {
+			if op != 0 {
+				return 0, nil, errProtocol
+			}
+			op = h.OpCode
+		}
+		if int64(len(msg))+h.Length > fr.max+1 {
+			return 0, nil, errMessageTooBig
+		}
+		start := len(msg)
+		msg = append(msg, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(fr.conn, msg[start:]); err != nil {
+			return 0, nil, err
+		}
+		ws.Cipher(msg[start:], h.Mask, 0)
+		if h.Fin {
+			if op == ws.OpText && !utf8.Valid(msg) {
+				return 0, nil, errInvalidUTF8
+			}
+			return op, msg, nil
+		}
+	}
+}

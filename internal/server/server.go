@@ -1,0 +1,126 @@
+// Package server assembles the chat server: the Socket.IO endpoint with the
+// chat application, the page, the client bundle, and the health endpoints,
+// behind one HTTP server with graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"siogo/internal/chat"
+	"siogo/internal/clientbundle"
+	"siogo/internal/socketio"
+	"siogo/static"
+)
+
+// Config is everything the chat server needs to run.
+type Config struct {
+	// StaticDir is the page directory; empty serves the embedded page.
+	StaticDir string
+	// Socket configures the Socket.IO and Engine.IO layers.
+	Socket socketio.Options
+	// IDs allocates clientIDs (default: in memory).
+	IDs chat.IDAllocator
+	// ShutdownTimeout bounds a graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Server is a configured chat server, ready to serve.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	io      *socketio.Server
+	handler http.Handler
+}
+
+// New builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Socket.Logger == nil {
+		cfg.Socket.Logger = cfg.Logger
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = &chat.MemoryIDs{}
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	page, err := newStaticFiles(cfg.StaticDir, static.Files)
+	if err != nil {
+		return nil, err
+	}
+	if !clientbundle.Available() {
+		cfg.Logger.Warn(clientbundle.MissingMessage)
+	}
+	io := socketio.NewServer(cfg.Socket)
+	chat.Register(io.Of("/"), cfg.IDs, cfg.Logger)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		rest := strings.TrimPrefix(r.URL.Path, "/socket.io/")
+		if rest == "" {
+			io.ServeHTTP(w, r)
+			return
+		}
+		if clientbundle.Handle(rest) {
+			clientbundle.ServeFile(w, r, rest)
+			return
+		}
+		http.NotFound(w, r)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/", page)
+	return &Server{cfg: cfg, log: cfg.Logger, io: io, handler: mux}, nil
+}
+
+// Handler returns the HTTP handler of the whole server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SocketIO returns the Socket.IO server.
+func (s *Server) SocketIO() *socketio.Server { return s.io }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it stops
+// accepting, closes every client session so that clients reconnect
+// elsewhere, and waits for in-flight requests up to the shutdown timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	engineCfg := s.io.Engine().Config()
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A long poll is held for up to a ping interval.
+		WriteTimeout: engineCfg.PingInterval + engineCfg.PingTimeout + 10*time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "sessions", s.io.Engine().SessionCount())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.io.Close()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,237 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+)
+
+// Middleware runs when a client asks to join a namespace, before the socket
+// is connected. auth is the client's CONNECT payload (protocol 5) or the
+// namespace query as a JSON object (protocol 4), or nil. A returned error
+// refuses the connection with a CONNECT_ERROR; use *ConnectError to attach
+// data.
+type Middleware func(s *Socket, auth json.RawMessage) error
+
+// ConnectError refuses a connection from a Middleware with a message and
+// optional data the client receives.
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
+func connectErrorData(protocol int, err error) json.RawMessage {
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		ce = &ConnectError{Message: err.Error()}
+	}
+	if protocol == 4 {
+		if ce.Data != nil {
+			if b, err := json.Marshal(ce.Data); err == nil {
+				return b
+			}
+		}
+		b, _ := json.Marshal(ce.Message)
+		return b
+	}
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    any    `json:"data,omitempty"`
+	}{ce.Message, ce.Data})
+	return b
+}
+
+// EventHandler handles one event from a client.
+type EventHandler func(s *Socket, m *Message)
+
+// Namespace is a communication channel multiplexed over a connection, with
+// its own handlers, middlewares, sockets and rooms.
+type Namespace struct {
+	srv     *Server
+	name    string
+	adapter Adapter
+
+	mu           sync.RWMutex
+	sockets      map[SocketID]*Socket
+	middlewares  []Middleware
+	onConnect    []func(*Socket)
+	onDisconnect []func(*Socket, string)
+	events       map[string]EventHandler
+}
+
+func newNamespace(srv *Server, name string) *Namespace {
+	n := &Namespace{srv: srv, name: name, sockets: make(map[SocketID]*Socket), events: make(map[string]EventHandler)}
+	n.adapter = srv.opts.Adapter(n)
+	return n
+}
+
+// Name returns the namespace name, e.g. "/" or "/admin".
+func (n *Namespace) Name() string { return n.name }
+
+// Adapter returns the namespace's adapter.
+func (n *Namespace) Adapter() Adapter { return n.adapter }
+
+// Use adds a middleware.
+func (n *Namespace) Use(m Middleware) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.middlewares = append(n.middlewares, m)
+}
+
+// OnConnect adds a handler called when a socket has connected.
+func (n *Namespace) OnConnect(f func(s *Socket)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onConnect = append(n.onConnect, f)
+}
+
+// OnDisconnect adds a handler called once a socket has disconnected, with
+// the reason (e.g. "transport close", "ping timeout", "client namespace
+// disconnect", "server namespace disconnect").
+func (n *Namespace) OnDisconnect(f func(s *Socket, reason string)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onDisconnect = append(n.onDisconnect, f)
+}
+
+// OnEvent sets the handler of an event. Handlers of one socket run one at a
+// time, in the order the client sent the events.
+func (n *Namespace) OnEvent(event string, h EventHandler) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events[event] = h
+}
+
+func (n *Namespace) handler(event string) EventHandler {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.events[event]
+}
+
+func (n *Namespace) runMiddlewares(s *Socket, auth json.RawMessage) error {
+	n.mu.RLock()
+	mws := n.middlewares
+	n.mu.RUnlock()
+	for _, m := range mws {
+		if err := m(s, auth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add registers a connected socket and runs the connect handlers.
+func (n *Namespace) add(s *Socket) {
+	n.adapter.Join(s.id, Room(s.id))
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	handlers := n.onConnect
+	n.mu.Unlock()
+	for _, h := range handlers {
+		h(s)
+	}
+}
+
+func (n *Namespace) remove(s *Socket, reason string) {
+	n.mu.Lock()
+	_, ok := n.sockets[s.id]
+	delete(n.sockets, s.id)
+	handlers := n.onDisconnect
+	n.mu.Unlock()
+	if !ok {
+		return
+	}
+	n.adapter.LeaveAll(s.id)
+	for _, h := range handlers {
+		h(s, reason)
+	}
+}
+
+// Socket returns the local socket with the given id.
+func (n *Namespace) Socket(id SocketID) (*Socket, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s, ok := n.sockets[id]
+	return s, ok
+}
+
+// Sockets returns the local sockets.
+func (n *Namespace) Sockets() []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	all := make([]*Socket, 0, len(n.sockets))
+	for _, s := range n.sockets {
+		all = append(all, s)
+	}
+	return all
+}
+
+// Len returns the number of local sockets.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// Emit broadcasts an event to every socket of the namespace, on every node.
+func (n *Namespace) Emit(event string, args ...any) error {
+	return n.broadcast(BroadcastOptions{}).Emit(event, args...)
+}
+
+// To selects the sockets in any of the rooms.
+func (n *Namespace) To(rooms ...Room) *BroadcastOperator {
+	return n.broadcast(BroadcastOptions{}).To(rooms...)
+}
+
+// Except excludes the sockets in any of the rooms.
+func (n *Namespace) Except(rooms ...Room) *BroadcastOperator {
+	return n.broadcast(BroadcastOptions{}).Except(rooms...)
+}
+
+// Local keeps the broadcast on this node.
+func (n *Namespace) Local() *BroadcastOperator {
+	return n.broadcast(BroadcastOptions{Local: true})
+}
+
+func (n *Namespace) broadcast(opts BroadcastOptions) *BroadcastOperator {
+	return &BroadcastOperator{nsp: n, opts: opts}
+}
+
+// BroadcastOperator builds a broadcast. Each method returns a new operator.
+type BroadcastOperator struct {
+	nsp  *Namespace
+	opts BroadcastOptions
+}
+
+// To adds rooms to the selection.
+func (b *BroadcastOperator) To(rooms ...Room) *BroadcastOperator {
+	o := b.opts
+	o.Rooms = append(append([]Room(nil), o.Rooms...), rooms...)
+	return &BroadcastOperator{nsp: b.nsp, opts: o}
+}
+
+// Except adds rooms whose sockets are left out.
+func (b *BroadcastOperator) Except(rooms ...Room) *BroadcastOperator {
+	o := b.opts
+	o.Except = append(append([]Room(nil), o.Except...), rooms...)
+	return &BroadcastOperator{nsp: b.nsp, opts: o}
+}
+
+// Local keeps the broadcast on this node.
+func (b *BroadcastOperator) Local() *BroadcastOperator {
+	o := b.opts
+	o.Local = true
+	return &BroadcastOperator{nsp: b.nsp, opts: o}
+}
+
+// Emit encodes the event once and hands it to the adapter. Arguments follow
+// the rules of Socket.Emit.
+func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	data, attachments, err := encodeEvent(event, args)
+	if err != nil {
+		return err
+	}
+	return b.nsp.adapter.Broadcast(&Packet{Type: PacketEvent, Namespace: b.nsp.name, Data: data, Attachments: attachments}, b.opts)
+}

@@ -1,0 +1,335 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"siogo/internal/engineio"
+)
+
+// Handshake describes how a socket connected.
+type Handshake struct {
+	Auth    json.RawMessage // CONNECT payload, or the namespace query (protocol 4)
+	Headers http.Header
+	Query   url.Values
+	Address string
+	Time    time.Time
+	URL     string
+	Secure  bool
+}
+
+// Socket is a client's connection to one namespace.
+type Socket struct {
+	id        SocketID
+	nsp       *Namespace
+	client    *client
+	handshake Handshake
+	context   atomic.Value
+
+	mu        sync.Mutex
+	connected bool
+	nextAck   uint64
+	acks      map[uint64]*pendingAck
+}
+
+type pendingAck struct {
+	fn    AckFunc
+	timer *time.Timer
+}
+
+// AckFunc receives a client's answer to EmitWithAck: its arguments, with
+// binary values as placeholders indexing attachments, or an error such as
+// ErrAckTimeout.
+type AckFunc func(args []json.RawMessage, attachments [][]byte, err error)
+
+// Errors passed to an AckFunc.
+var (
+	ErrAckTimeout   = errors.New("socketio: ack timed out")
+	ErrDisconnected = errors.New("socketio: socket disconnected")
+)
+
+func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
+	req := c.conn.Request()
+	id := SocketID(engineio.NewSessionID())
+	if c.protocol() == 4 {
+		id = SocketID(c.conn.ID())
+		if nsp.name != "/" {
+			id = SocketID(nsp.name + "#" + c.conn.ID())
+		}
+	}
+	if auth == nil {
+		auth = json.RawMessage("{}")
+	}
+	return &Socket{
+		id:        id,
+		nsp:       nsp,
+		client:    c,
+		connected: true,
+		handshake: Handshake{
+			Auth:    auth,
+			Headers: req.Header,
+			Query:   req.URL.Query(),
+			Address: req.RemoteAddr,
+			Time:    req.Time,
+			URL:     req.URL.RequestURI(),
+			Secure:  req.Secure,
+		},
+	}
+}
+
+// ID returns the socket id, unique within the namespace.
+func (s *Socket) ID() SocketID { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake describes the connection request.
+func (s *Socket) Handshake() *Handshake { return &s.handshake }
+
+// Protocol returns the Socket.IO protocol revision, 4 or 5.
+func (s *Socket) Protocol() int { return s.client.protocol() }
+
+// Transport returns the Engine.IO transport currently in use.
+func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// SessionID returns the id of the Engine.IO session under the socket.
+func (s *Socket) SessionID() string { return s.client.conn.ID() }
+
+// SetContext attaches application data to the socket.
+func (s *Socket) SetContext(v any) { s.context.Store(&v) }
+
+// Context returns what SetContext stored, or nil.
+func (s *Socket) Context() any {
+	if p, ok := s.context.Load().(*any); ok {
+		return *p
+	}
+	return nil
+}
+
+// Connected reports whether the socket is still connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Emit sends an event to this client. A json.RawMessage argument is sent as
+// it is, a []byte argument as a binary attachment, and any other value is
+// encoded with encoding/json.
+func (s *Socket) Emit(event string, args ...any) error {
+	data, attachments, err := encodeEvent(event, args)
+	if err != nil {
+		return err
+	}
+	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+}
+
+// EmitRaw sends an event whose arguments are already JSON, with binary
+// values as placeholders indexing attachments: what a Message carries, so a
+// handler can pass a client's arguments on unchanged.
+func (s *Socket) EmitRaw(event string, args []json.RawMessage, attachments [][]byte) error {
+	data, err := rawEvent(event, args)
+	if err != nil {
+		return err
+	}
+	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+}
+
+func rawEvent(event string, args []json.RawMessage) (json.RawMessage, error) {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	data, _, err := encodeEvent(event, vals)
+	return data, err
+}
+
+// EmitWithAck sends an event and asks the client to acknowledge it. ack is
+// called exactly once: with the client's answer, with ErrAckTimeout after
+// timeout (when timeout > 0), or with ErrDisconnected.
+func (s *Socket) EmitWithAck(event string, timeout time.Duration, ack AckFunc, args ...any) error {
+	data, attachments, err := encodeEvent(event, args)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	id := s.nextAck
+	s.nextAck++
+	pa := &pendingAck{fn: ack}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
+	}
+	s.acks[id] = pa
+	if timeout > 0 {
+		pa.timer = time.AfterFunc(timeout, func() {
+			if p := s.takeAck(id); p != nil {
+				p.fn(nil, nil, ErrAckTimeout)
+			}
+		})
+	}
+	s.mu.Unlock()
+	err = s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
+	if err != nil {
+		if p := s.takeAck(id); p != nil && p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+	return err
+}
+
+func (s *Socket) takeAck(id uint64) *pendingAck {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.acks[id]
+	delete(s.acks, id)
+	return p
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...Room) { s.nsp.adapter.Join(s.id, rooms...) }
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room Room) { s.nsp.adapter.Leave(s.id, room) }
+
+// Rooms returns the rooms the socket is in.
+func (s *Socket) Rooms() []Room { return s.nsp.adapter.Rooms(s.id) }
+
+// Broadcast selects every socket of the namespace but this one.
+func (s *Socket) Broadcast() *BroadcastOperator {
+	return s.nsp.broadcast(BroadcastOptions{Except: []Room{Room(s.id)}})
+}
+
+// To selects the sockets in rooms, leaving this socket out.
+func (s *Socket) To(rooms ...Room) *BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// Disconnect leaves the namespace, telling the client. With closeConn the
+// whole underlying connection is closed too.
+func (s *Socket) Disconnect(closeConn bool) {
+	if !s.Connected() {
+		return
+	}
+	s.client.sendPacket(&Packet{Type: PacketDisconnect, Namespace: s.nsp.name})
+	s.client.remove(s)
+	s.onClose("server namespace disconnect")
+	if closeConn {
+		s.client.conn.Close("forced close")
+	}
+}
+
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = false
+	acks := s.acks
+	s.acks = nil
+	s.mu.Unlock()
+	s.nsp.remove(s, reason)
+	for _, p := range acks {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		p.fn(nil, nil, ErrDisconnected)
+	}
+}
+
+func (s *Socket) onPacket(p *Packet) {
+	switch p.Type {
+	case PacketEvent:
+		s.onEvent(p)
+	case PacketAck:
+		pa := s.takeAck(p.ID)
+		if pa == nil {
+			return
+		}
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		args, err := splitArgs(p.Data)
+		pa.fn(args, p.Attachments, err)
+	case PacketDisconnect:
+		s.client.remove(s)
+		s.onClose("client namespace disconnect")
+	}
+}
+
+// Message is an event received from a client.
+type Message struct {
+	Event string
+	// Args are the event's arguments after the name. Binary values are
+	// placeholders {"_placeholder":true,"num":i} indexing Attachments.
+	Args        []json.RawMessage
+	Attachments [][]byte
+
+	socket   *Socket
+	ackID    uint64
+	wantsAck bool
+	acked    atomic.Bool
+}
+
+// WantsAck reports whether the client asked for an acknowledgement.
+func (m *Message) WantsAck() bool { return m.wantsAck }
+
+// Ack answers the client's acknowledgement request; only the first call
+// sends. Arguments follow the rules of Socket.Emit.
+func (m *Message) Ack(args ...any) error {
+	data, attachments, err := encodeArgs(nil, args)
+	if err != nil {
+		return err
+	}
+	return m.ack(data, attachments)
+}
+
+// AckRaw answers with arguments that are already JSON (see EmitRaw).
+func (m *Message) AckRaw(args []json.RawMessage, attachments [][]byte) error {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	data, _, err := encodeArgs(nil, vals)
+	if err != nil {
+		return err
+	}
+	return m.ack(data, attachments)
+}
+
+func (m *Message) ack(data json.RawMessage, attachments [][]byte) error {
+	if !m.wantsAck || m.acked.Swap(true) {
+		return nil
+	}
+	return m.socket.client.sendPacket(&Packet{Type: PacketAck, Namespace: m.socket.nsp.name, ID: m.ackID, HasID: true, Data: data, Attachments: attachments})
+}
+
+func (s *Socket) onEvent(p *Packet) {
+	elems, err := splitArgs(p.Data)
+	if err != nil || len(elems) == 0 {
+		return
+	}
+	name, _ := eventName(p.Data)
+	h := s.nsp.handler(name)
+	if h == nil {
+		return
+	}
+	m := &Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID}
+	defer func() {
+		// A failing handler costs its own client the connection, never
+		// the process.
+		if r := recover(); r != nil {
+			s.nsp.srv.log.Error("socketio: event handler panicked", "event", name, "panic", r, "stack", string(debug.Stack()))
+			s.client.conn.Close("handler panic")
+		}
+	}()
+	h(s, m)
+}

@@ -1,0 +1,231 @@
+// Package testutil starts the project's real binaries and Node.js scripts for
+// integration tests: it builds each command once per test process, runs it on
+// a free loopback port chosen by the kernel, and stops it when the test ends.
+package testutil
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RepoRoot returns the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testutil: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildMu  sync.Mutex
+	built    = map[string]string{}
+	buildDir string
+)
+
+// Binary builds ./cmd/<name> once per test process (with -race when the test
+// binary itself runs under the race detector) and returns its path.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "siogo-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, name)
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "./cmd/"+name)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = RepoRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testutil: go build %s: %v\n%s", name, err, b)
+	}
+	built[name] = out
+	return out
+}
+
+// Server is a running instance of one of the project's commands.
+type Server struct {
+	Addr string // host:port it listens on, e.g. 127.0.0.1:41234
+	Cmd  *exec.Cmd
+
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+// URL returns http://Addr.
+func (s *Server) URL() string { return "http://" + s.Addr }
+
+// Logs returns everything the server wrote to stderr and stdout so far.
+func (s *Server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// Done is closed when the process has exited.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+var listenRe = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// Start runs ./cmd/<name> with args plus "-addr 127.0.0.1:0" (unless args
+// already hold -addr), waits for its "msg=listening addr=..." log line, and
+// stops it with SIGTERM (then SIGKILL) when the test ends.
+func Start(t testing.TB, name string, args ...string) *Server {
+	t.Helper()
+	bin := Binary(t, name)
+	hasAddr := false
+	for _, a := range args {
+		if a == "-addr" || strings.HasPrefix(a, "-addr=") {
+			hasAddr = true
+		}
+	}
+	if !hasAddr {
+		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = RepoRoot(t)
+	s := &Server{Cmd: cmd, done: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testutil: start %s: %v", name, err)
+	}
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.logs.WriteString(line)
+			s.logs.WriteByte('\n')
+			s.mu.Unlock()
+			if m := listenRe.FindStringSubmatch(line); m != nil {
+				select {
+				case addrCh <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(s.done)
+	}()
+	t.Cleanup(func() { s.Stop(t) })
+	select {
+	case s.Addr = <-addrCh:
+	case <-s.done:
+		t.Fatalf("testutil: %s exited before listening:\n%s", name, s.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("testutil: %s did not report its address in 30s:\n%s", name, s.Logs())
+	}
+	return s
+}
+
+// Stop sends SIGTERM, waits up to 10 s, then kills. It is safe to call twice.
+func (s *Server) Stop(t testing.TB) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.Cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.Cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Kill ends the process at once with SIGKILL.
+func (s *Server) Kill() {
+	s.Cmd.Process.Kill()
+	<-s.done
+}
+
+// NodeModules returns the repository's node_modules directory, failing the
+// test with the set-up command when it is missing.
+func NodeModules(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(RepoRoot(t), "node_modules")
+	if _, err := os.Stat(filepath.Join(dir, "socket.io-client")); err != nil {
+		t.Fatalf("testutil: %s is missing; run `make setup` (make test does it)", dir)
+	}
+	return dir
+}
+
+// Node runs `node script args...` from the repository root with NODE_PATH set
+// to node_modules, and returns its stdout. A non-zero exit fails the test with
+// both streams.
+func Node(ctx context.Context, t testing.TB, script string, args ...string) []byte {
+	t.Helper()
+	cmd := NodeCommand(ctx, t, script, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("testutil: node %s %s: %v\nstdout:\n%s\nstderr:\n%s", script, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// NodeCommand prepares `node script args...` without running it.
+func NodeCommand(ctx context.Context, t testing.TB, script string, args ...string) *exec.Cmd {
+	t.Helper()
+	nm := NodeModules(t)
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// Eventually polls cond every 20 ms until it holds or the timeout passes.
+// It is for waiting on external processes that offer no event to wait on.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testutil: timed out after %v: %s", timeout, fmt.Sprintf(format, args...))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
