@@ -151,6 +151,7 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 	for _, s := range targets {
 		s.client.conn.Send(frames...)
 	}
+	a.nsp.srv.opts.Observer.Broadcast(len(targets))
 	clear(targets)
 	*tp = targets[:0]
 	targetPool.Put(tp)

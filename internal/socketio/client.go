@@ -48,6 +48,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		return
 	}
 	if p != nil {
+		c.srv.opts.Observer.PacketIn()
 		c.onPacket(p)
 	}
 }

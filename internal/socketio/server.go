@@ -18,8 +18,24 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Adapter creates each namespace's adapter (default in-memory).
 	Adapter AdapterFactory
-	Logger  *slog.Logger
+	// Observer, when set, counts packets and broadcasts.
+	Observer Observer
+	Logger   *slog.Logger
 }
+
+// Observer receives counters from the Socket.IO layer; implementations must
+// be safe for concurrent use and fast.
+type Observer interface {
+	// PacketIn counts a decoded packet from a client.
+	PacketIn()
+	// Broadcast counts one broadcast delivered to recipients local sockets.
+	Broadcast(recipients int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) PacketIn()     {}
+func (nopObserver) Broadcast(int) {}
 
 // Server is a Socket.IO server: an http.Handler for the Engine.IO path
 // (conventionally "/socket.io/") plus a set of namespaces. Namespaces and
@@ -43,6 +59,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	if opts.Engine.Logger == nil {
 		opts.Engine.Logger = opts.Logger
