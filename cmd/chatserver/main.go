@@ -37,6 +37,15 @@ type options struct {
 	corsOrigin   string
 	transports   string
 	logLevel     string
+
+	maxConnections    int
+	handshakeRate     float64
+	packetRate        int
+	maxQueue          int
+	trustForwardedFor bool
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
 }
 
 func run(args []string) error {
@@ -50,6 +59,14 @@ func run(args []string) error {
 	fs.StringVar(&o.corsOrigin, "cors-origin", "", "comma-separated browser origins allowed besides the server's own, or * (CHAT_CORS_ORIGIN)")
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "comma-separated transports to accept (CHAT_TRANSPORTS)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
+	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
+	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
+	fs.IntVar(&o.packetRate, "max-packet-rate", 200, "packets per second one session may send, burst one second's worth; faster clients are disconnected; 0 for no limit (CHAT_MAX_PACKET_RATE)")
+	fs.IntVar(&o.maxQueue, "max-queue", 8192, "packets queued for one slow client before it is disconnected (CHAT_MAX_QUEUE)")
+	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", false, "take the client address from X-Forwarded-For (only behind a proxy) (CHAT_TRUST_FORWARDED_FOR)")
+	fs.DurationVar(&o.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read request headers (CHAT_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&o.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request, body included (CHAT_READ_TIMEOUT)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "time an idle keep-alive connection is kept (CHAT_IDLE_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chatserver [flags]\n\nThe chat server. Every flag can also be set by the environment variable in parentheses;\na flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -58,6 +75,9 @@ func run(args []string) error {
 		"addr": "CHAT_ADDR", "static": "CHAT_STATIC", "ping-interval": "CHAT_PING_INTERVAL",
 		"ping-timeout": "CHAT_PING_TIMEOUT", "max-payload": "CHAT_MAX_PAYLOAD", "cors-origin": "CHAT_CORS_ORIGIN",
 		"transports": "CHAT_TRANSPORTS", "log-level": "CHAT_LOG_LEVEL",
+		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
+		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
+		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT",
 	}); err != nil {
 		return err
 	}
@@ -87,13 +107,23 @@ func run(args []string) error {
 	srv, err := server.New(server.Config{
 		StaticDir: o.static,
 		Logger:    log,
+		Limits: server.Limits{
+			MaxConnections:      o.maxConnections,
+			HandshakesPerSecond: o.handshakeRate,
+			TrustForwardedFor:   o.trustForwardedFor,
+		},
+		ReadHeaderTimeout: o.readHeaderTimeout,
+		ReadTimeout:       o.readTimeout,
+		IdleTimeout:       o.idleTimeout,
 		Socket: socketio.Options{
 			Engine: engineio.Config{
-				PingInterval:   o.pingInterval,
-				PingTimeout:    o.pingTimeout,
-				MaxPayload:     o.maxPayload,
-				Transports:     transports,
-				AllowedOrigins: splitList(o.corsOrigin),
+				PingInterval:        o.pingInterval,
+				PingTimeout:         o.pingTimeout,
+				MaxPayload:          o.maxPayload,
+				Transports:          transports,
+				AllowedOrigins:      splitList(o.corsOrigin),
+				MaxPacketsPerSecond: o.packetRate,
+				MaxQueuedPackets:    o.maxQueue,
 			},
 		},
 	})

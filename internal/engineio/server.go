@@ -34,6 +34,10 @@ type Config struct {
 	// MaxQueuedPackets bounds each session's send queue. A session whose
 	// client cannot keep up is closed once its queue is full (default 8192).
 	MaxQueuedPackets int
+	// MaxPacketsPerSecond bounds what one session may send: a client
+	// exceeding it (beyond a burst of one second's worth) is disconnected.
+	// Zero means no limit.
+	MaxPacketsPerSecond int
 	// WriteTimeout bounds one WebSocket write batch (default 10s).
 	WriteTimeout time.Duration
 	// AllowedOrigins lists the browser origins allowed to connect besides
@@ -56,7 +60,13 @@ type Observer interface {
 	SessionOpened(transport string, protocol int)
 	SessionUpgraded(protocol int)
 	SessionClosed(transport string, protocol int, reason string)
+	// QueueOverflow counts a session closed because its send queue was full.
 	QueueOverflow()
+	// PacketRateExceeded counts a session closed for sending too fast.
+	PacketRateExceeded()
+	// RequestRefused counts a handshake or upgrade refused by AllowRequest,
+	// by the HTTP status it got.
+	RequestRefused(status int)
 }
 
 func (c *Config) setDefaults() {
@@ -240,12 +250,15 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if err := s.cfg.AllowRequest(r); err != nil {
+		status := http.StatusForbidden
 		var rerr *RequestError
 		if errors.As(err, &rerr) {
-			writeJSONError(w, rerr.Status, codeForbidden, rerr.Message)
-			return false
+			status = rerr.Status
 		}
-		writeJSONError(w, http.StatusForbidden, codeForbidden, err.Error())
+		if obs := s.cfg.Observer; obs != nil {
+			obs.RequestRefused(status)
+		}
+		writeJSONError(w, status, codeForbidden, err.Error())
 		return false
 	}
 	return true

@@ -55,6 +55,12 @@ type Session struct {
 	writing   bool       // a WebSocket writer goroutine is running
 	wmu       sync.Mutex // held while writing to ws
 
+	// Packet rate limit: a token bucket refilled at MaxPacketsPerSecond,
+	// holding at most one second's worth. Touched only by the goroutine
+	// delivering the client's packets, under inMu.
+	tokens     float64
+	tokensTime time.Time
+
 	pingTimer    *time.Timer // EIO4: next ping
 	timeoutTimer *time.Timer // heartbeat deadline
 }
@@ -284,8 +290,38 @@ func (s *Session) Closed() bool {
 	return s.closed
 }
 
+// allowPacket spends a token of the rate limit; the caller holds inMu.
+func (s *Session) allowPacket() bool {
+	limit := s.srv.cfg.MaxPacketsPerSecond
+	if limit <= 0 {
+		return true
+	}
+	now := time.Now()
+	if s.tokensTime.IsZero() {
+		s.tokens = float64(limit)
+	} else {
+		s.tokens = min(float64(limit), s.tokens+now.Sub(s.tokensTime).Seconds()*float64(limit))
+	}
+	s.tokensTime = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
 // onPacket handles one packet from the client on any transport.
 func (s *Session) onPacket(p Packet) {
+	s.inMu.Lock()
+	allowed := s.allowPacket()
+	s.inMu.Unlock()
+	if !allowed {
+		if obs := s.srv.cfg.Observer; obs != nil {
+			obs.PacketRateExceeded()
+		}
+		s.closeWith("packet rate limit exceeded", false)
+		return
+	}
 	switch p.Type {
 	case PacketMessage:
 		s.inMu.Lock()

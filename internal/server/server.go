@@ -26,6 +26,14 @@ type Config struct {
 	Socket socketio.Options
 	// IDs allocates clientIDs (default: in memory).
 	IDs chat.IDAllocator
+	// Limits bounds connections and handshake rates.
+	Limits Limits
+	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
+	// 120s for an idle keep-alive connection). The write timeout follows
+	// from the heartbeat, which bounds how long a poll is held.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
 	// ShutdownTimeout bounds a graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -53,6 +61,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 120 * time.Second
+	}
 	page, err := newStaticFiles(cfg.StaticDir, static.Files)
 	if err != nil {
 		return nil, err
@@ -60,7 +77,19 @@ func New(cfg Config) (*Server, error) {
 	if !clientbundle.Available() {
 		cfg.Logger.Warn(clientbundle.MissingMessage)
 	}
-	io := socketio.NewServer(cfg.Socket)
+	var io *socketio.Server
+	adm := newAdmission(cfg.Limits, func() int { return io.Engine().SessionCount() })
+	if next := cfg.Socket.Engine.AllowRequest; next != nil {
+		cfg.Socket.Engine.AllowRequest = func(r *http.Request) error {
+			if err := adm.allow(r); err != nil {
+				return err
+			}
+			return next(r)
+		}
+	} else {
+		cfg.Socket.Engine.AllowRequest = adm.allow
+	}
+	io = socketio.NewServer(cfg.Socket)
 	chat.Register(io.Of("/"), cfg.IDs, cfg.Logger)
 
 	mux := http.NewServeMux()
@@ -95,13 +124,17 @@ func (s *Server) SocketIO() *socketio.Server { return s.io }
 // elsewhere, and waits for in-flight requests up to the shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	engineCfg := s.io.Engine().Config()
+	// The read deadline also runs while a long poll is held (the server
+	// watches the connection for the client going away), so it must
+	// outlast a poll.
+	readTimeout := max(s.cfg.ReadTimeout, engineCfg.PingInterval+engineCfg.PingTimeout+5*time.Second)
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       readTimeout,
 		// A long poll is held for up to a ping interval.
 		WriteTimeout: engineCfg.PingInterval + engineCfg.PingTimeout + 10*time.Second,
-		IdleTimeout:  120 * time.Second,
+		IdleTimeout:  s.cfg.IdleTimeout,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
