@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,7 @@ type config struct {
 	gzip         bool
 	label        string
 	timeout      time.Duration
+	cpuProfile   string
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -82,6 +84,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.gzip, "gzip", false, "polling: accept gzip-compressed responses")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the JSON line")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -324,11 +327,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res := execute(cfg)
 	line, _ := json.Marshal(res)
 	fmt.Println(string(line))
 	printSummary(os.Stderr, res)
 	if res.Error != "" {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,396 @@
+// Command benchrun runs the chat benchmark: it starts this project's chat
+// server and the reference Node.js socket.io chat server one at a time on a
+// loopback port chosen by the kernel, pinned to one CPU, drives each with
+// cmd/loadgen pinned to another CPU, and writes the results as JSON lines, a
+// markdown table with the targets marked met or not met, and a PNG plot.
+//
+// It is normally started by scripts/bench.sh (make bench), which builds the
+// binaries and raises the open-file limit first.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// server is one of the two chat servers under test.
+type server struct {
+	key  string // "go" or "node"
+	name string // shown in the report
+	argv []string
+}
+
+// scenario is one loadgen invocation, run once against each server.
+type scenario struct {
+	key     string
+	title   string
+	args    []string
+	timeout time.Duration
+}
+
+func scenarios(quick bool) []scenario {
+	measure := []string{"-warmup", "2s", "-duration", "5s"}
+	if quick {
+		measure = []string{"-warmup", "1s", "-duration", "2s"}
+	}
+	var out []scenario
+	sat := func(n int) []string {
+		return append([]string{"-clients", fmt.Sprint(n), "-senders", "10", "-window", "4"}, measure...)
+	}
+	for _, n := range []int{100, 1000, 5000} {
+		out = append(out, scenario{
+			key:     fmt.Sprintf("ws-sat-%d", n),
+			title:   fmt.Sprintf("WebSocket, %d clients, saturation", n),
+			args:    sat(n),
+			timeout: 90 * time.Second,
+		})
+	}
+	for _, n := range []int{100, 1000, 5000} {
+		out = append(out, scenario{
+			key:   fmt.Sprintf("ws-20k-%d", n),
+			title: fmt.Sprintf("WebSocket, %d clients, 20k deliveries/s", n),
+			args: append([]string{"-clients", fmt.Sprint(n), "-senders", "10", "-delivery-rate", "20000"},
+				measure...),
+			timeout: 90 * time.Second,
+		})
+	}
+	idle := scenario{
+		key:   "ws-idle-10k",
+		title: "WebSocket, 10,000 idle clients",
+		// Eight source addresses keep 10k connections far from the limits of
+		// any one address's ephemeral port range.
+		args:    []string{"-clients", "10000", "-senders", "0", "-hold", "3s", "-src", "8", "-dial-concurrency", "100"},
+		timeout: 120 * time.Second,
+	}
+	if quick {
+		idle.title = "WebSocket, 2,000 idle clients (quick mode)"
+		idle.args = []string{"-clients", "2000", "-senders", "0", "-hold", "1s", "-src", "8", "-dial-concurrency", "100"}
+	}
+	out = append(out, idle)
+	out = append(out, scenario{
+		key:     "poll-sat-1000",
+		title:   "Polling only, 1000 clients, saturation",
+		args:    append([]string{"-transport", "polling", "-clients", "1000", "-senders", "10", "-window", "4"}, measure...),
+		timeout: 90 * time.Second,
+	})
+	out = append(out, scenario{
+		key:     "ws-eio3-sat-1000",
+		title:   "WebSocket EIO3 (client 1.x/2.x), 1000 clients, saturation",
+		args:    append([]string{"-eio", "3", "-clients", "1000", "-senders", "10", "-window", "4"}, measure...),
+		timeout: 90 * time.Second,
+	})
+	return out
+}
+
+func main() {
+	var (
+		chatBin   = flag.String("chatserver", "bin/chatserver", "our chat server binary")
+		loadBin   = flag.String("loadgen", "bin/loadgen", "load generator binary")
+		nodeBin   = flag.String("node", "node", "Node.js executable")
+		nodeJS    = flag.String("node-server", "bench/node-chat-server.js", "reference Node.js chat server script")
+		outDir    = flag.String("out", "bench", "directory for results.json, RESULTS.md and results.png")
+		only      = flag.String("servers", "go,node", "comma list of servers to run: go, node")
+		runOnly   = flag.String("run", "", "regexp: run only the scenarios whose key matches")
+		budget    = flag.Duration("budget", 9*time.Minute, "total time budget; later scenarios are skipped once it is spent")
+		quick     = flag.Bool("quick", false, "shorter windows and 2k instead of 10k idle clients (for trying the harness)")
+		serverCPU = flag.String("server-cpu", "0", "CPU list the servers are pinned to")
+		loadCPU   = flag.String("loadgen-cpu", "1", "CPU list the load generator is pinned to")
+	)
+	flag.Parse()
+	deadline := time.Now().Add(*budget)
+	// On Ctrl-C or SIGTERM, stop the current server and loadgen, then still
+	// write what was measured so far.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	all := map[string]server{
+		"go":   {key: "go", name: "siogo", argv: []string{*chatBin, "-addr", "127.0.0.1:0"}},
+		"node": {key: "node", name: "Node socket.io 4.8.4", argv: []string{*nodeBin, *nodeJS, "-addr", "127.0.0.1:0"}},
+	}
+	var servers []server
+	for _, k := range strings.Split(*only, ",") {
+		s, ok := all[strings.TrimSpace(k)]
+		if !ok {
+			fatalf("unknown server %q", k)
+		}
+		servers = append(servers, s)
+	}
+	var filter *regexp.Regexp
+	if *runOnly != "" {
+		filter = regexp.MustCompile(*runOnly)
+	}
+
+	pin := newPinner(*serverCPU, *loadCPU)
+	nodeVersion, _ := exec.Command(*nodeBin, "--version").Output()
+	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok,
+		Software:  fmt.Sprintf("%s, Node.js %s", runtime.Version(), bytes.TrimSpace(nodeVersion)),
+		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{}}
+	for _, s := range servers {
+		rep.Servers[s.key] = s.name
+	}
+	for _, sc := range scenarios(*quick) {
+		if filter != nil && !filter.MatchString(sc.key) {
+			continue
+		}
+		for _, s := range servers {
+			out := outcome{Scenario: sc.key, Title: sc.title, Server: s.key, Args: sc.args}
+			switch {
+			case ctx.Err() != nil:
+				out.Err = "not run: interrupted"
+			case time.Until(deadline) < sc.timeout/2:
+				out.Err = "not run: time budget spent"
+			default:
+				logf("== %s on %s", sc.key, s.name)
+				out.Result, out.Err = runOne(ctx, pin, s, sc, *loadBin, deadline)
+			}
+			if out.Err != "" {
+				logf("   %s", out.Err)
+			}
+			rep.Outcomes = append(rep.Outcomes, out)
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	rep.LoadAfter = loadAverage()
+
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		fatalf("%v", err)
+	}
+	if err := writeJSONLines(filepath.Join(*outDir, "results.json"), rep); err != nil {
+		fatalf("%v", err)
+	}
+	md := rep.markdown()
+	if err := os.WriteFile(filepath.Join(*outDir, "RESULTS.md"), []byte(md), 0o644); err != nil {
+		fatalf("%v", err)
+	}
+	if err := rep.plot(filepath.Join(*outDir, "results.png")); err != nil {
+		fatalf("plot: %v", err)
+	}
+	fmt.Print(md)
+}
+
+// pinner prefixes commands with taskset when it is available.
+type pinner struct {
+	ok                bool
+	serverCPU, loadCP string
+}
+
+func newPinner(serverCPU, loadCPU string) pinner {
+	_, err := exec.LookPath("taskset")
+	if err != nil {
+		logf("taskset not found: running unpinned")
+	}
+	return pinner{ok: err == nil, serverCPU: serverCPU, loadCP: loadCPU}
+}
+
+func (p pinner) wrap(cpus string, argv []string) []string {
+	if !p.ok {
+		return argv
+	}
+	return append([]string{"taskset", "-c", cpus}, argv...)
+}
+
+var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// runOne starts a fresh server, runs the loadgen against it and stops it.
+// A fresh process per scenario gives every run the same starting memory and
+// clientID counter.
+func runOne(parent context.Context, pin pinner, s server, sc scenario, loadBin string, deadline time.Time) (*loadResult, string) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	defer cancel()
+	srv, err := startServer(ctx, pin.wrap(pin.serverCPU, s.argv))
+	if err != nil {
+		return nil, fmt.Sprintf("server did not start: %v", err)
+	}
+	defer srv.stop()
+
+	timeout := sc.timeout
+	if rem := time.Until(deadline); rem < timeout {
+		timeout = rem
+	}
+	args := append([]string{loadBin, "-url", "http://" + srv.addr, "-pid", fmt.Sprint(srv.cmd.Process.Pid),
+		"-label", sc.key + "/" + s.key, "-timeout", timeout.String()}, sc.args...)
+	lctx, lcancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer lcancel()
+	argv := pin.wrap(pin.loadCP, args)
+	cmd := exec.CommandContext(lctx, argv[0], argv[1:]...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = prefixWriter{w: os.Stderr, prefix: "   "}
+	runErr := cmd.Run()
+	line := lastLine(stdout.Bytes())
+	if len(line) == 0 {
+		return nil, fmt.Sprintf("loadgen produced no result: %v; server log tail: %s", runErr, srv.tail())
+	}
+	var res loadResult
+	if err := json.Unmarshal(line, &res); err != nil {
+		return nil, fmt.Sprintf("loadgen output %q: %v", line, err)
+	}
+	res.Raw = json.RawMessage(bytes.Clone(line))
+	if !srv.alive() {
+		res.ServerDied = true
+		return &res, "server exited during the run; log tail: " + srv.tail()
+	}
+	if res.Error != "" {
+		return &res, "loadgen: " + res.Error
+	}
+	return &res, ""
+}
+
+type runningServer struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+
+	mu   sync.Mutex
+	logs []string // last lines of the server's stderr
+}
+
+func startServer(ctx context.Context, argv []string) (*runningServer, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &runningServer{cmd: cmd, done: make(chan struct{})}
+	addrc := make(chan string, 1)
+	go func() {
+		// Keep draining the log so a chatty server never blocks on stderr.
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listenLine.FindStringSubmatch(line); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+			s.mu.Lock()
+			s.logs = append(s.logs, line)
+			if len(s.logs) > 20 {
+				s.logs = s.logs[len(s.logs)-20:]
+			}
+			s.mu.Unlock()
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(s.done)
+	}()
+	t := time.NewTimer(20 * time.Second)
+	defer t.Stop()
+	select {
+	case s.addr = <-addrc:
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("exited before listening: %s", s.tail())
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.stop()
+	return nil, errors.New("no listening line within 20s")
+}
+
+func (s *runningServer) alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM to the server's process group, then SIGKILL if it has
+// not exited after three seconds.
+func (s *runningServer) stop() {
+	pgid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-s.done
+}
+
+func (s *runningServer) tail() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := s.logs
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return b
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) > 0 {
+			out = append(out, p.prefix...)
+			out = append(out, line...)
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func writeJSONLines(path string, rep *report) error {
+	var buf bytes.Buffer
+	for _, o := range rep.Outcomes {
+		if o.Result != nil {
+			buf.Write(o.Result.Raw)
+		} else {
+			line, _ := json.Marshal(map[string]string{"label": o.Scenario + "/" + o.Server, "error": o.Err})
+			buf.Write(line)
+		}
+		buf.WriteByte('\n')
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchrun: "+format+"\n", args...)
+	os.Exit(1)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+var (
+	oursColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	nodeColor = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
+)
+
+// panel is one bar chart of the figure: one group of two bars (ours, Node)
+// per scenario.
+type panel struct {
+	title, ylabel string
+	groups        []string // x labels
+	scenarios     []string
+	value         func(*loadResult) float64
+}
+
+// plot draws a 2×2 figure: saturation throughput and p99 latency at a fixed
+// rate for each client count, idle memory per connection, and polling
+// throughput.
+func (r *report) plot(path string) error {
+	panels := []panel{
+		{
+			title: "Fan-out at saturation (WebSocket)", ylabel: "deliveries/s",
+			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-sat-100", "ws-sat-1000", "ws-sat-5000"},
+			value: func(x *loadResult) float64 { return x.DeliveriesPerSec },
+		},
+		{
+			title: "p99 latency at 20k deliveries/s (WebSocket)", ylabel: "ms",
+			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-20k-100", "ws-20k-1000", "ws-20k-5000"},
+			value: func(x *loadResult) float64 { return x.LatencyMs.P99 },
+		},
+		{
+			title: "RSS per idle WebSocket connection", ylabel: "KiB",
+			groups: []string{"10k clients"}, scenarios: []string{"ws-idle-10k"},
+			value: func(x *loadResult) float64 { return x.RSSPerConnKB },
+		},
+		{
+			title: "Polling-only fan-out at saturation", ylabel: "deliveries/s",
+			groups: []string{"1000 clients"}, scenarios: []string{"poll-sat-1000"},
+			value: func(x *loadResult) float64 { return x.DeliveriesPerSec },
+		},
+	}
+	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
+	for i, pn := range panels {
+		p, err := r.barPanel(pn)
+		if err != nil {
+			return err
+		}
+		plots[i/2][i%2] = p
+	}
+
+	const width, height = 28 * vg.Centimeter, 20 * vg.Centimeter
+	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(img)
+	title := fmt.Sprintf("%s vs %s, %s (%s)", r.Servers["go"], r.Servers["node"],
+		r.Started.Format("2006-01-02"), r.Machine)
+	header := plot.New()
+	font := header.Title.TextStyle
+	font.Font.Size = vg.Points(10)
+	dc.FillText(font, vg.Point{X: width / 2, Y: height - vg.Points(14)}, title)
+	tiles := draw.Tiles{
+		Rows: 2, Cols: 2,
+		PadX: vg.Centimeter, PadY: vg.Centimeter,
+		PadTop: vg.Points(26), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10),
+	}
+	canvases := plot.Align(plots, tiles, dc)
+	for j := range plots {
+		for i := range plots[j] {
+			plots[j][i].Draw(canvases[j][i])
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (r *report) barPanel(pn panel) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = pn.title
+	p.Y.Label.Text = pn.ylabel
+	p.Y.Min = 0
+	p.Y.Tick.Marker = humanTicks{}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	barWidth := vg.Points(28)
+	for k, srv := range []string{"go", "node"} {
+		vals := make(plotter.Values, len(pn.scenarios))
+		for i, sc := range pn.scenarios {
+			if res := r.get(sc, srv); usable(res) {
+				vals[i] = pn.value(res)
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, barWidth)
+		if err != nil {
+			return nil, err
+		}
+		bars.LineStyle.Width = 0
+		if srv == "go" {
+			bars.Color = oursColor
+		} else {
+			bars.Color = nodeColor
+		}
+		bars.Offset = barWidth * vg.Length(2*k-1) / 2
+		p.Add(bars)
+		p.Legend.Add(r.Servers[srv], bars)
+	}
+	p.NominalX(pn.groups...)
+	// Leave headroom above the tallest bar for the legend.
+	p.Y.Max *= 1.25
+	return p, nil
+}
+
+// humanTicks labels the y axis with k/M suffixes instead of exponents.
+type humanTicks struct{}
+
+func (humanTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = count(ticks[i].Value)
+		}
+	}
+	return ticks
+}

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// loadResult holds the fields of a loadgen JSON line the report uses.
+type loadResult struct {
+	Label            string  `json:"label"`
+	Clients          int     `json:"clients"`
+	Connected        int     `json:"connected"`
+	ConnectErrors    int     `json:"connect_errors"`
+	ConnectRate      float64 `json:"connect_per_s"`
+	HandshakeP50Ms   float64 `json:"handshake_p50_ms"`
+	HandshakeP99Ms   float64 `json:"handshake_p99_ms"`
+	Mode             string  `json:"mode"`
+	MsgsPerSec       float64 `json:"msgs_per_s"`
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	LatencyMs        struct {
+		P50 float64 `json:"p50"`
+		P90 float64 `json:"p90"`
+		P99 float64 `json:"p99"`
+		Max float64 `json:"max"`
+	} `json:"latency_ms"`
+	Missing          uint64  `json:"missing"`
+	ServerRSSStartKB int64   `json:"server_rss_start_kb"`
+	ServerRSSIdleKB  int64   `json:"server_rss_idle_kb"`
+	RSSPerConnKB     float64 `json:"rss_per_conn_kb"`
+	ServerRSSLoadKB  int64   `json:"server_rss_load_kb"`
+	ServerCPUUtil    float64 `json:"server_cpu_util"`
+	LoadgenCPUUtil   float64 `json:"loadgen_cpu_util"`
+	DisconnectsIdle  int64   `json:"disconnects_idle"`
+	Disconnects      int64   `json:"disconnects"`
+	Errors           int     `json:"errors"`
+	FirstError       string  `json:"first_error"`
+	Error            string  `json:"error"`
+
+	Raw        json.RawMessage `json:"-"`
+	ServerDied bool            `json:"-"`
+}
+
+// outcome is one scenario run against one server.
+type outcome struct {
+	Scenario, Title, Server string
+	Args                    []string // the scenario's loadgen arguments
+	Result                  *loadResult
+	Err                     string
+}
+
+type report struct {
+	Started, Finished     time.Time
+	Machine               string
+	Software              string // Go and Node.js versions
+	LoadBefore, LoadAfter string // /proc/loadavg at the start and the end
+	Pinned                bool
+	ServerCPU, LoadgenCPU string
+	Servers               map[string]string // key -> display name
+	Outcomes              []outcome
+}
+
+func (r *report) get(scenario, server string) *loadResult {
+	for _, o := range r.Outcomes {
+		if o.Scenario == scenario && o.Server == server {
+			return o.Result
+		}
+	}
+	return nil
+}
+
+func (r *report) errFor(scenario, server string) string {
+	for _, o := range r.Outcomes {
+		if o.Scenario == scenario && o.Server == server {
+			return o.Err
+		}
+	}
+	return "not run"
+}
+
+// target is one goal of the benchmark, judged from the results.
+type target struct {
+	Name      string
+	Goal      string
+	Ours      string
+	Node      string
+	Ratio     string
+	Met       bool
+	Undecided string // why the target could not be judged, if so
+}
+
+// usable reports whether a run produced figures worth comparing: it finished
+// and the server survived.
+func usable(res *loadResult) bool {
+	return res != nil && res.Error == "" && !res.ServerDied
+}
+
+func (r *report) targets() []target {
+	var out []target
+	ratioTarget := func(name, goal, scenario string, value func(*loadResult) float64, format func(float64) string,
+		met func(ours, node float64) bool) {
+		t := target{Name: name, Goal: goal}
+		g, n := r.get(scenario, "go"), r.get(scenario, "node")
+		if g != nil {
+			t.Ours = format(value(g))
+		}
+		if n != nil {
+			t.Node = format(value(n))
+		}
+		switch {
+		case !usable(g):
+			t.Undecided = "our run failed: " + r.errFor(scenario, "go")
+		case !usable(n):
+			t.Undecided = "Node run failed: " + r.errFor(scenario, "node")
+		case g.Disconnects > 0 || g.Errors > 0:
+			t.Ratio = ratio(value(g), value(n))
+			t.Undecided = fmt.Sprintf("our run had %d disconnects and %d errors", g.Disconnects, g.Errors)
+		default:
+			t.Ratio = ratio(value(g), value(n))
+			t.Met = met(value(g), value(n))
+		}
+		out = append(out, t)
+	}
+	deliveries := func(x *loadResult) float64 { return x.DeliveriesPerSec }
+	p99 := func(x *loadResult) float64 { return x.LatencyMs.P99 }
+
+	ratioTarget("Fan-out deliveries/s, 1000 WebSocket clients, saturation", "≥ 8× Node",
+		"ws-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 8*n })
+	ratioTarget("p99 latency, 1000 WebSocket clients at 20k deliveries/s", "≤ Node",
+		"ws-20k-1000", p99, millis, func(g, n float64) bool { return g <= n })
+
+	// Memory: an absolute goal for us; Node's figure is shown for scale.
+	mem := target{Name: "RSS per idle WebSocket connection, 10k clients", Goal: "≤ 10 KiB"}
+	g, n := r.get("ws-idle-10k", "go"), r.get("ws-idle-10k", "node")
+	if g != nil {
+		mem.Ours = kib(g.RSSPerConnKB)
+	}
+	if n != nil {
+		mem.Node = kib(n.RSSPerConnKB)
+	}
+	switch {
+	case !usable(g):
+		mem.Undecided = "our run failed: " + r.errFor("ws-idle-10k", "go")
+	case g.Connected < g.Clients:
+		mem.Undecided = fmt.Sprintf("only %d of %d connected", g.Connected, g.Clients)
+	default:
+		if usable(n) {
+			mem.Ratio = ratio(g.RSSPerConnKB, n.RSSPerConnKB)
+		}
+		mem.Met = g.RSSPerConnKB <= 10
+	}
+	out = append(out, mem)
+
+	ratioTarget("Polling-only deliveries/s, 1000 clients, saturation", "≥ 3× Node",
+		"poll-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 3*n })
+
+	conc := target{Name: "10k concurrent WebSocket connections", Goal: "all connected, no errors"}
+	describe := func(x *loadResult) string {
+		return fmt.Sprintf("%d/%d, %d errors, %d dropped", x.Connected, x.Clients, x.Errors, x.DisconnectsIdle)
+	}
+	if n != nil {
+		conc.Node = describe(n)
+	}
+	if g == nil {
+		conc.Undecided = "our run failed: " + r.errFor("ws-idle-10k", "go")
+	} else {
+		conc.Ours = describe(g)
+		conc.Met = !g.ServerDied && g.Error == "" && g.Clients == 10000 && g.Connected == g.Clients &&
+			g.Errors == 0 && g.ConnectErrors == 0 && g.DisconnectsIdle == 0
+	}
+	out = append(out, conc)
+	return out
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Chat benchmark: %s vs %s\n\n", r.Servers["go"], r.Servers["node"])
+	fmt.Fprintf(&b, "- Date: %s (%s)\n", r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Second))
+	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
+	fmt.Fprintf(&b, "- Software: %s\n", r.Software)
+	if r.Pinned {
+		fmt.Fprintf(&b, "- Each server pinned to CPU %s, the load generator to CPU %s (taskset); one server runs at a time, freshly started for each scenario.\n",
+			r.ServerCPU, r.LoadgenCPU)
+	} else {
+		b.WriteString("- Not pinned: taskset was not available, so the figures include CPU contention.\n")
+	}
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s, after: %s. Other work on the machine shares these CPUs and lowers the figures of whichever server it overlaps.\n",
+		dash(r.LoadBefore), dash(r.LoadAfter))
+	b.WriteString("- Loopback only. A delivery is one clientReceiver event received by one client; latency runs from the emit to its receipt at every other client.\n\n")
+
+	b.WriteString("## Targets\n\n")
+	b.WriteString("| target | goal | ours | Node | ours/Node | status |\n|---|---|---|---|---|---|\n")
+	for _, t := range r.targets() {
+		status := "**not met**"
+		switch {
+		case t.Undecided != "":
+			status = "**not met** (" + t.Undecided + ")"
+		case t.Met:
+			status = "met"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t.Name, t.Goal, dash(t.Ours), dash(t.Node), dash(t.Ratio), status)
+	}
+
+	b.WriteString("\n## Runs\n\n")
+	b.WriteString("Each figure for both servers and the ratio ours/Node. Rates: higher is better; latency, memory and CPU: lower is better.\n")
+	seen := map[string]bool{}
+	for _, o := range r.Outcomes {
+		if seen[o.Scenario] {
+			continue
+		}
+		seen[o.Scenario] = true
+		fmt.Fprintf(&b, "\n### %s\n\n", o.Title)
+		fmt.Fprintf(&b, "`loadgen %s`\n\n", strings.Join(o.Args, " "))
+		for _, s := range []string{"go", "node"} {
+			if e := r.errFor(o.Scenario, s); e != "" {
+				fmt.Fprintf(&b, "- %s: %s\n", r.Servers[s], e)
+			}
+		}
+		g, n := r.get(o.Scenario, "go"), r.get(o.Scenario, "node")
+		b.WriteString("\n| figure | ours | Node | ours/Node |\n|---|---|---|---|\n")
+		for _, row := range figures(o.Scenario, g, n) {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row[0], row[1], row[2], row[3])
+		}
+	}
+	b.WriteString("\nRaw loadgen lines: `results.json`. Plot: `results.png`.\n")
+	return b.String()
+}
+
+// figures lists the rows shown for one scenario.
+func figures(scenario string, g, n *loadResult) [][4]string {
+	type fig struct {
+		name   string
+		value  func(*loadResult) float64
+		format func(float64) string
+	}
+	connect := []fig{
+		{"connected", func(x *loadResult) float64 { return float64(x.Connected) }, count},
+		{"connections/s", func(x *loadResult) float64 { return x.ConnectRate }, count},
+		{"handshake p50", func(x *loadResult) float64 { return x.HandshakeP50Ms }, millis},
+		{"handshake p99", func(x *loadResult) float64 { return x.HandshakeP99Ms }, millis},
+	}
+	traffic := []fig{
+		{"deliveries/s", func(x *loadResult) float64 { return x.DeliveriesPerSec }, count},
+		{"emits/s", func(x *loadResult) float64 { return x.MsgsPerSec }, count},
+		{"latency p50", func(x *loadResult) float64 { return x.LatencyMs.P50 }, millis},
+		{"latency p90", func(x *loadResult) float64 { return x.LatencyMs.P90 }, millis},
+		{"latency p99", func(x *loadResult) float64 { return x.LatencyMs.P99 }, millis},
+		{"latency max", func(x *loadResult) float64 { return x.LatencyMs.Max }, millis},
+		{"server CPU", func(x *loadResult) float64 { return x.ServerCPUUtil }, percent},
+		{"server RSS under load", func(x *loadResult) float64 { return float64(x.ServerRSSLoadKB) }, mib},
+		{"loadgen CPU", func(x *loadResult) float64 { return x.LoadgenCPUUtil }, percent},
+		{"missing deliveries", func(x *loadResult) float64 { return float64(x.Missing) }, count},
+		{"disconnects", func(x *loadResult) float64 { return float64(x.Disconnects) }, count},
+	}
+	memory := []fig{
+		{"server RSS at start", func(x *loadResult) float64 { return float64(x.ServerRSSStartKB) }, mib},
+		{"server RSS, all connected", func(x *loadResult) float64 { return float64(x.ServerRSSIdleKB) }, mib},
+		{"RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib},
+		{"errors", func(x *loadResult) float64 { return float64(x.Errors) }, count},
+		{"dropped while idle", func(x *loadResult) float64 { return float64(x.DisconnectsIdle) }, count},
+	}
+	var figs []fig
+	if strings.Contains(scenario, "idle") {
+		figs = append(connect, memory...)
+	} else {
+		figs = append([]fig{connect[0]}, traffic...)
+	}
+	var rows [][4]string
+	for _, f := range figs {
+		row := [4]string{f.name, "–", "–", "–"}
+		if g != nil {
+			row[1] = f.format(f.value(g))
+		}
+		if n != nil {
+			row[2] = f.format(f.value(n))
+		}
+		if g != nil && n != nil {
+			row[3] = ratio(f.value(g), f.value(n))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func ratio(a, b float64) string {
+	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return "–"
+	}
+	q := a / b
+	if q >= 10 {
+		return fmt.Sprintf("%.0f×", q)
+	}
+	return fmt.Sprintf("%.2f×", q)
+}
+
+func count(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case v == math.Trunc(v):
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.1f", v)
+	}
+}
+
+func millis(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2f ms", v)
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}
+
+func percent(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+func kib(v float64) string     { return fmt.Sprintf("%.1f KiB", v) }
+func mib(kb float64) string    { return fmt.Sprintf("%.0f MiB", kb/1024) }
+
+func dash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// describeMachine names the CPU model (from /proc/cpuinfo), the core count
+// and the OS, for the report header.
+func describeMachine() string {
+	model, cores := "unknown CPU", 0
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			switch k = strings.TrimSpace(k); {
+			case !ok:
+			case k == "processor":
+				cores++
+			case k == "model name" && cores == 1:
+				model = strings.TrimSpace(v)
+			}
+		}
+		f.Close()
+	}
+	if cores == 0 {
+		cores = runtime.NumCPU()
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s", model, cores, runtime.GOOS, runtime.GOARCH)
+}

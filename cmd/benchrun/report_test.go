@@ -1,0 +1,183 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func res(f func(*loadResult)) *loadResult {
+	r := &loadResult{Clients: 1000, Connected: 1000}
+	f(r)
+	return r
+}
+
+// sampleReport has one outcome per target scenario; the go and node
+// arguments set the figures the targets are judged on.
+func sampleReport(goSat, nodeSat, goP99, nodeP99, goMem, goPoll, nodePoll float64, goIdle *loadResult) *report {
+	r := &report{Servers: map[string]string{"go": "ours", "node": "node"}, Started: time.Unix(0, 0)}
+	add := func(sc, srv string, x *loadResult) {
+		r.Outcomes = append(r.Outcomes, outcome{Scenario: sc, Title: sc, Server: srv, Result: x})
+	}
+	add("ws-sat-1000", "go", res(func(x *loadResult) { x.DeliveriesPerSec = goSat }))
+	add("ws-sat-1000", "node", res(func(x *loadResult) { x.DeliveriesPerSec = nodeSat }))
+	add("ws-20k-1000", "go", res(func(x *loadResult) { x.LatencyMs.P99 = goP99 }))
+	add("ws-20k-1000", "node", res(func(x *loadResult) { x.LatencyMs.P99 = nodeP99 }))
+	if goIdle == nil {
+		goIdle = &loadResult{Clients: 10000, Connected: 10000, RSSPerConnKB: goMem}
+	}
+	add("ws-idle-10k", "go", goIdle)
+	add("ws-idle-10k", "node", &loadResult{Clients: 10000, Connected: 10000, RSSPerConnKB: 27})
+	add("poll-sat-1000", "go", res(func(x *loadResult) { x.DeliveriesPerSec = goPoll }))
+	add("poll-sat-1000", "node", res(func(x *loadResult) { x.DeliveriesPerSec = nodePoll }))
+	return r
+}
+
+func TestTargets(t *testing.T) {
+	tests := []struct {
+		name string
+		rep  *report
+		met  []bool // fan-out, p99, memory, polling, 10k
+	}{
+		{
+			name: "all met",
+			rep:  sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3, nil),
+			met:  []bool{true, true, true, true, true},
+		},
+		{
+			name: "all just missed",
+			rep:  sampleReport(799e3, 100e3, 21, 20, 10.5, 1.0e6, 350e3, nil),
+			met:  []bool{false, false, false, false, true},
+		},
+		{
+			name: "exact boundaries count as met",
+			rep:  sampleReport(800e3, 100e3, 20, 20, 10, 1.05e6, 350e3, nil),
+			met:  []bool{true, true, true, true, true},
+		},
+		{
+			name: "10k run with a dropped connection",
+			rep: sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3,
+				&loadResult{Clients: 10000, Connected: 10000, RSSPerConnKB: 8, DisconnectsIdle: 1, Errors: 1}),
+			met: []bool{true, true, true, true, false},
+		},
+		{
+			name: "10k run that did not connect everyone",
+			rep: sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3,
+				&loadResult{Clients: 10000, Connected: 9990, ConnectErrors: 10, Errors: 10, RSSPerConnKB: 8}),
+			met: []bool{true, true, false, true, false},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.rep.targets()
+			if len(got) != len(tt.met) {
+				t.Fatalf("%d targets, want %d", len(got), len(tt.met))
+			}
+			for i, tg := range got {
+				if tg.Met != tt.met[i] {
+					t.Errorf("%s: met = %v, want %v (%+v)", tg.Name, tg.Met, tt.met[i], tg)
+				}
+			}
+		})
+	}
+}
+
+func TestTargetsWithFailedRuns(t *testing.T) {
+	rep := sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3, nil)
+	// Our polling run failed and the server died during the saturation run.
+	for i := range rep.Outcomes {
+		o := &rep.Outcomes[i]
+		if o.Server != "go" {
+			continue
+		}
+		switch o.Scenario {
+		case "poll-sat-1000":
+			o.Result, o.Err = nil, "server did not start: boom"
+		case "ws-sat-1000":
+			o.Result.ServerDied = true
+			o.Err = "server exited during the run"
+		}
+	}
+	for _, tg := range rep.targets() {
+		if strings.Contains(tg.Name, "Polling") || strings.Contains(tg.Name, "Fan-out") {
+			if tg.Met || tg.Undecided == "" {
+				t.Errorf("%s: a failed run must not count as met (%+v)", tg.Name, tg)
+			}
+		}
+	}
+	md := rep.markdown()
+	for _, want := range []string{"server did not start: boom", "**not met** (our run failed"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestMarkdownShowsBothServersAndRatio(t *testing.T) {
+	rep := sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3, nil)
+	md := rep.markdown()
+	for _, want := range []string{
+		"| Fan-out deliveries/s, 1000 WebSocket clients, saturation | ≥ 8× Node | 900k | 100k | 9.00× | met |",
+		"| p99 latency, 1000 WebSocket clients at 20k deliveries/s | ≤ Node | 5.00 ms | 20 ms | 0.25× | met |",
+		"| RSS per idle WebSocket connection, 10k clients | ≤ 10 KiB | 8.0 KiB | 27.0 KiB | 0.30× | met |",
+		"| Polling-only deliveries/s, 1000 clients, saturation | ≥ 3× Node | 1.20M | 350k | 3.43× | met |",
+		"| deliveries/s | 900k | 100k | 9.00× |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{count(999), "999"},
+		{count(1500), "1.5k"},
+		{count(123456), "123k"},
+		{count(2.5e6), "2.50M"},
+		{count(0.5), "0.5"},
+		{ratio(10, 4), "2.50×"},
+		{ratio(123, 4), "31×"},
+		{ratio(1, 0), "–"},
+		{millis(1.234), "1.23 ms"},
+		{millis(123.4), "123 ms"},
+		{kib(9.96), "10.0 KiB"},
+		{mib(2048), "2 MiB"},
+		{percent(0.995), "100%"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestPlotWritesPNG(t *testing.T) {
+	rep := sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3, nil)
+	path := filepath.Join(t.TempDir(), "results.png")
+	if err := rep.plot(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 1000 || string(b[1:4]) != "PNG" {
+		t.Fatalf("not a PNG: %d bytes starting %q", len(b), b[:min(8, len(b))])
+	}
+}
+
+func TestLastLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"{\"a\":1}\n":             `{"a":1}`,
+		"noise\n{\"a\":1}\n\n":    `{"a":1}`,
+		"":                        "",
+		"only line without break": "only line without break",
+	} {
+		if got := string(lastLine([]byte(in))); got != want {
+			t.Errorf("lastLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
