@@ -143,12 +143,14 @@ function readTab() {
 function trackNetwork(page, rec) {
   page.on('websocket', (ws) => {
     rec.websockets.push(ws.url());
+    rec.socketHosts.add(new URL(ws.url()).host);
     ws.on('framesent', (f) => {
       rec.wsSent.push(typeof f.payload === 'string' ? f.payload : '<binary>');
     });
   });
   page.on('request', (req) => {
     const u = new URL(req.url());
+    if (u.pathname.startsWith('/socket.io/') && u.searchParams.has('transport')) rec.socketHosts.add(u.host);
     if (u.pathname.startsWith('/socket.io/') && u.searchParams.get('transport') === 'polling') {
       rec.pollingRequests++;
       if (req.method() === 'POST') rec.pollingPosts.push(req.postData() || '');
@@ -224,6 +226,7 @@ async function main() {
         pollingRequests: 0,
         pollingPosts: [],
         hostileFetches: 0,
+        socketHosts: new Set(),
         dialogs: [],
         pageErrors: [],
       };
@@ -319,6 +322,9 @@ async function main() {
       check(rec.hostileFetches === 0, `tab ${i}: the hostile <img src=x> was fetched`);
       check(rec.pageErrors.length === 0, `tab ${i}: page errors: ${JSON.stringify(rec.pageErrors)}`);
       check(states[i].sockets === 1, `tab ${i}: page created ${states[i].sockets} sockets`);
+      // The legacy page names its server itself; make sure it is this one.
+      const hosts = [...rec.socketHosts];
+      check(hosts.length === 1 && hosts[0] === new URL(opts.url).host, `tab ${i}: Socket.IO traffic went to ${JSON.stringify(hosts)}, want ${new URL(opts.url).host}`);
       if (want) {
         check(states[i].transport === want, `tab ${i}: socket transport ${states[i].transport}, want ${want}`);
         check(via === want, `tab ${i}: its line travelled over ${via || 'nothing seen'}, want ${want}`);
@@ -341,6 +347,7 @@ async function main() {
         sentVia: via,
         websockets: rec.websockets.length,
         pollingRequests: rec.pollingRequests,
+        socketHosts: [...rec.socketHosts],
         lines: v.lines,
         mine: v.mine,
         input: v.input,
