@@ -52,8 +52,9 @@ type Session struct {
 	upgrading bool          // a WebSocket has probed; polls return at once
 	upgraded  bool
 	ws        net.Conn
-	writing   bool       // a WebSocket writer goroutine is running
-	wmu       sync.Mutex // held while writing to ws
+	writing   bool          // a WebSocket writer goroutine is running
+	writeWake chan struct{} // wakes a lingering writer; capacity 1
+	wmu       sync.Mutex    // held while writing to ws
 
 	// Packet rate limit: a token bucket refilled at MaxPacketsPerSecond,
 	// holding at most one second's worth. Touched only by the goroutine
@@ -188,6 +189,10 @@ func (s *Session) Send(pkts ...Packet) error {
 		s.closeWith("send queue full", false)
 		return ErrQueueFull
 	}
+	if s.queue == nil {
+		// Start with room for a burst rather than growing through it.
+		s.queue = make([]Packet, 0, max(64, len(pkts)))
+	}
 	s.queue = append(s.queue, pkts...)
 	s.wakeLocked()
 	s.mu.Unlock()
@@ -197,16 +202,29 @@ func (s *Session) Send(pkts ...Packet) error {
 // wakeLocked makes the current transport pick up the queue.
 func (s *Session) wakeLocked() {
 	if s.ws != nil && !s.upgrading {
-		if !s.writing {
-			s.writing = true
-			go s.writeLoop(s.ws)
-		}
+		s.kickWriterLocked()
 		return
 	}
 	select {
 	case s.pollWake <- struct{}{}:
 	default:
 	}
+}
+
+// kickWriterLocked wakes the WebSocket writer, starting one if none runs.
+func (s *Session) kickWriterLocked() {
+	if s.writing {
+		select {
+		case s.writeWake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	s.writing = true
+	if s.writeWake == nil {
+		s.writeWake = make(chan struct{}, 1)
+	}
+	go s.writeLoop(s.ws)
 }
 
 // takeQueue removes and returns the queued packets. The caller returns the
@@ -255,9 +273,8 @@ func (s *Session) closeWith(reason string, graceful bool) {
 		if !graceful {
 			s.queue = nil
 			ws.Close()
-		} else if !s.writing {
-			s.writing = true
-			go s.writeLoop(ws)
+		} else {
+			s.kickWriterLocked()
 		}
 	} else {
 		// A polling client learns of the end from a close packet, which

@@ -146,8 +146,7 @@ func (s *Session) runWebSocket(conn net.Conn) {
 	s.mu.Lock()
 	s.ws = conn
 	if len(s.queue) > 0 || s.closed {
-		s.writing = true
-		go s.writeLoop(conn)
+		s.kickWriterLocked()
 	}
 	s.mu.Unlock()
 	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
@@ -212,29 +211,55 @@ func (s *Session) writeClose(conn net.Conn, code ws.StatusCode, reason string) {
 	ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
 }
 
-// writeLoop drains the queue onto the connection until it is empty.
+// writerLinger is how long an idle writer waits for more before exiting:
+// under steady traffic one goroutine serves many broadcasts, while an idle
+// connection keeps none.
+const writerLinger = time.Second
+
+// writeLoop drains the queue onto the connection, each batch through a
+// pooled buffered writer and one flush.
 func (s *Session) writeLoop(conn net.Conn) {
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(conn)
+	var linger *time.Timer
 	defer func() {
-		bw.Reset(nil)
-		writerPool.Put(bw)
+		if linger != nil {
+			linger.Stop()
+		}
 	}()
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
-			s.writing = false
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
+			if s.closed {
+				s.writing = false
+				s.mu.Unlock()
 				s.writeClose(conn, ws.StatusNormalClosure, "")
 				conn.Close()
+				return
 			}
-			return
+			s.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(writerLinger)
+			} else {
+				linger.Reset(writerLinger)
+			}
+			select {
+			case <-s.writeWake:
+				continue
+			case <-linger.C:
+			}
+			s.mu.Lock()
+			if len(s.queue) == 0 && !s.closed {
+				s.writing = false
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			continue
 		}
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 
+		bw := writerPool.Get().(*bufio.Writer)
+		bw.Reset(conn)
 		s.wmu.Lock()
 		conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 		err := writeFrames(bw, s.protocol, batch)
@@ -242,6 +267,8 @@ func (s *Session) writeLoop(conn net.Conn) {
 			err = bw.Flush()
 		}
 		s.wmu.Unlock()
+		bw.Reset(nil)
+		writerPool.Put(bw)
 		s.releaseBatch(batch)
 		if err != nil {
 			s.mu.Lock()
