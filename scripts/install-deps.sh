@@ -4,6 +4,7 @@
 set -euo pipefail
 
 need=()
+fc-list :lang=ko 2>/dev/null | grep -q . || need+=(fonts-nanum)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
