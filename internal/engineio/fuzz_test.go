@@ -1,0 +1,153 @@
+package engineio
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Fuzz targets for every Engine.IO decoder. Each checks that the decoder
+// never panics, that what it accepts is well formed, and, where an encoder
+// exists, that encoding the decoded packets and decoding again gives the
+// same packets. Seed corpora live in testdata/fuzz/<target>/.
+
+// checkPackets fails on packets no decoder may produce.
+func checkPackets(t *testing.T, pkts []Packet) {
+	t.Helper()
+	if len(pkts) == 0 {
+		t.Fatal("decoded an empty payload without error")
+	}
+	for _, p := range pkts {
+		if p.Type > PacketNoop {
+			t.Fatalf("decoded packet type %d", p.Type)
+		}
+		if p.Binary && p.Type != PacketMessage {
+			t.Fatalf("decoded a binary %s packet", p.Type)
+		}
+	}
+}
+
+func roundTrip(t *testing.T, in []byte, pkts []Packet, enc func([]byte, []Packet) []byte, dec func([]byte) ([]Packet, error)) {
+	t.Helper()
+	wire := enc(nil, pkts)
+	again, err := dec(wire)
+	if err != nil {
+		t.Fatalf("%q decoded to %s, whose encoding %q does not decode: %v", in, fmtPackets(pkts), wire, err)
+	}
+	if !samePackets(again, pkts) {
+		t.Fatalf("%q decoded to %s, re-encoded as %q, decoded to %s", in, fmtPackets(pkts), wire, fmtPackets(again))
+	}
+}
+
+func FuzzDecodePayloadV4(f *testing.F) {
+	for _, s := range []string{"4hello\x1e2\x1e4world", "bAQIDBA==", "b", "2probe", "4a\x1e", "0" + handshakeJSON, "b!!", "4é\x1ebAQ=="} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pkts, err := decodePayloadV4(body)
+		if err != nil {
+			return
+		}
+		checkPackets(t, pkts)
+		roundTrip(t, body, pkts, appendPayloadV4, decodePayloadV4)
+	})
+}
+
+func FuzzDecodePayloadV3Text(f *testing.F) {
+	for _, s := range []string{"6:4hello6:4world", "2:4€", "3:4😀", "10:b4AQIDBA==", "2:4😀", "1:", "118:0" + handshakeJSON, "3:4\xff\xfe"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pkts, err := decodePayloadV3Text(body)
+		if err != nil {
+			return
+		}
+		checkPackets(t, pkts)
+		roundTrip(t, body, pkts, appendPayloadV3Text, decodePayloadV3Text)
+	})
+}
+
+func FuzzDecodePayloadV3Binary(f *testing.F) {
+	f.Add(capturedV3Binary)
+	for _, s := range []string{"\x00\x01\xff2", "\x01\x01\xff\x04", "\x00\x03\xff4\xff\x00", "\x02\x01\xff2", "\x00\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pkts, err := decodePayloadV3Binary(body)
+		if err != nil {
+			return
+		}
+		checkPackets(t, pkts)
+		roundTrip(t, body, pkts, appendPayloadV3Binary, decodePayloadV3Binary)
+		// The text form must carry the same packets: the server picks one
+		// form or the other for the same queue.
+		roundTrip(t, body, pkts, appendPayloadV3Text, decodePayloadV3Text)
+	})
+}
+
+// byteConn is a net.Conn whose reads come from a fixed byte string and whose
+// writes (pongs) are counted and dropped: enough to drive a frameReader.
+type byteConn struct {
+	r      io.Reader
+	writes int
+}
+
+func (c *byteConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c *byteConn) Write(p []byte) (int, error)      { c.writes++; return len(p), nil }
+func (c *byteConn) Close() error                     { return nil }
+func (c *byteConn) LocalAddr() net.Addr              { return nil }
+func (c *byteConn) RemoteAddr() net.Addr             { return nil }
+func (c *byteConn) SetDeadline(time.Time) error      { return nil }
+func (c *byteConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *byteConn) SetWriteDeadline(time.Time) error { return nil }
+
+// maskedFrame returns the bytes of one client frame.
+func maskedFrame(op ws.OpCode, fin bool, payload []byte) []byte {
+	var buf bytes.Buffer
+	f := ws.NewFrame(op, fin, append([]byte(nil), payload...))
+	ws.WriteFrame(&buf, ws.MaskFrameInPlace(f))
+	return buf.Bytes()
+}
+
+func FuzzFrameReader(f *testing.F) {
+	const limit = 64
+	f.Add(maskedFrame(ws.OpText, true, []byte(`42["a"]`)))
+	f.Add(maskedFrame(ws.OpBinary, true, []byte{4, 1, 2, 3}))
+	f.Add(append(maskedFrame(ws.OpText, false, []byte("4he")), maskedFrame(ws.OpContinuation, true, []byte("llo"))...))
+	f.Add(append(maskedFrame(ws.OpPing, true, []byte("hi")), maskedFrame(ws.OpText, true, []byte("2"))...))
+	f.Add(maskedFrame(ws.OpText, true, bytes.Repeat([]byte("x"), limit+2)))
+	f.Add(maskedFrame(ws.OpText, true, []byte("4\xff")))
+	f.Add(maskedFrame(ws.OpClose, true, []byte{0x03, 0xe8}))
+	f.Add([]byte{0x81, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // unmasked, 2^64-1 bytes
+	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		conn := &byteConn{r: bytes.NewReader(stream)}
+		fr := frameReader{conn: conn, max: limit, wmu: new(sync.Mutex)}
+		total := 0
+		for range 64 {
+			op, msg, err := fr.next()
+			if err != nil {
+				return
+			}
+			if op != ws.OpText && op != ws.OpBinary {
+				t.Fatalf("returned a message with opcode %v", op)
+			}
+			if int64(len(msg)) > limit+1 {
+				t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit+1)
+			}
+			if op == ws.OpText && !utf8.Valid(msg) {
+				t.Fatalf("returned invalid UTF-8 text %q", msg)
+			}
+			total += len(msg)
+			if total > len(stream) {
+				t.Fatalf("returned %d bytes of messages from a %d-byte stream", total, len(stream))
+			}
+		}
+	})
+}
