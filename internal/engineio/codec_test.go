@@ -173,7 +173,7 @@ func TestPayloadV3Binary(t *testing.T) {
 	checkCodec(t, []codecRow{
 		{"captured", string(capturedV3Binary), []Packet{text(PacketMessage, capturedPlaceholder), bin(1, 2, 3)}},
 		{"ping", "\x00\x01\xff2", []Packet{text(PacketPing, "")}},
-		{"text with 0xff inside", "\x00\x03\xff4\xff\x00", []Packet{text(PacketMessage, "\xff\x00")}},
+		{"non-ASCII text, length in bytes", "\x00\x04\xff4€", []Packet{text(PacketMessage, "€")}},
 		{"ten-byte binary", "\x01\x01\x01\xff\x04" + strings.Repeat("\x00", 10), []Packet{bin(make([]byte, 10)...)}},
 		{"empty binary", "\x01\x01\xff\x04", []Packet{bin()}},
 	}, appendPayloadV3Binary, decodePayloadV3Binary)
@@ -181,16 +181,17 @@ func TestPayloadV3Binary(t *testing.T) {
 
 func TestPayloadV3BinaryErrors(t *testing.T) {
 	checkDecodeErrors(t, []string{
-		"",                  // nothing
-		"\x02\x01\xff2",     // unknown kind
-		"\x00\x01",          // no 0xff
-		"\x00\xff2",         // no length
-		"\x00\x00\xff",      // zero length
-		"\x00\x05\xff42",    // length beyond the payload
-		"\x00\x0a\xff4",     // "digit" 10
-		"\x01\x01\xff\x03",  // binary that is not a message
-		"\x00\x01\xff7",     // unknown type
-		"\x00\x01\xff2\x00", // truncated second packet
+		"",                      // nothing
+		"\x02\x01\xff2",         // unknown kind
+		"\x00\x01",              // no 0xff
+		"\x00\xff2",             // no length
+		"\x00\x00\xff",          // zero length
+		"\x00\x05\xff42",        // length beyond the payload
+		"\x00\x0a\xff4",         // "digit" 10
+		"\x01\x01\xff\x03",      // binary that is not a message
+		"\x00\x01\xff7",         // unknown type
+		"\x00\x01\xff2\x00",     // truncated second packet
+		"\x00\x03\xff4\xff\x00", // string packet that is not UTF-8
 		"\x00" + strings.Repeat("\x00", 11) + "\x01\xff2", // eleven digits
 	}, decodePayloadV3Binary)
 }

@@ -173,6 +173,11 @@ func decodePayloadV3Binary(body []byte) ([]Packet, error) {
 			pkts = append(pkts, Packet{Type: PacketMessage, Data: pkt[1:], Binary: true})
 			continue
 		}
+		// String packets are UTF-8, decoded strictly as the reference
+		// parser does.
+		if !utf8.Valid(pkt) {
+			return nil, parseErr("string packet is not valid UTF-8")
+		}
 		p, err := decodeTextPacket(pkt)
 		if err != nil {
 			return nil, err

@@ -330,6 +330,16 @@ type frameReader struct {
 	wmu  *sync.Mutex // serialises pongs with the session's writer
 }
 
+// knownOpCode reports whether op is defined by RFC 6455; the reserved ones
+// must fail the connection rather than pass as text without its checks.
+func knownOpCode(op ws.OpCode) bool {
+	switch op {
+	case ws.OpContinuation, ws.OpText, ws.OpBinary, ws.OpClose, ws.OpPing, ws.OpPong:
+		return true
+	}
+	return false
+}
+
 func (fr *frameReader) next() (ws.OpCode, []byte, error) {
 	var msg []byte
 	var op ws.OpCode
@@ -338,7 +348,7 @@ func (fr *frameReader) next() (ws.OpCode, []byte, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if !h.Masked || h.Rsv != 0 {
+		if !h.Masked || h.Rsv != 0 || !knownOpCode(h.OpCode) {
 			return 0, nil, errProtocol
 		}
 		if h.OpCode.IsControl() {
