@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -233,6 +234,9 @@ func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
 		}
 		p := d.pending
 		d.pending = nil
+		if !placeholdersValid(p.Data, len(p.Attachments)) {
+			return nil, invalid("illegal attachments")
+		}
 		return p, nil
 	}
 	if d.pending != nil {
@@ -248,6 +252,38 @@ func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
 		return nil, nil
 	}
 	return p, nil
+}
+
+// placeholdersValid reports whether every placeholder in data indexes one
+// of n attachments. The reference parser refuses a packet with a dangling
+// one, and handlers index attachments by it.
+func placeholdersValid(data json.RawMessage, n int) bool {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return false
+	}
+	var valid func(v any) bool
+	valid = func(v any) bool {
+		switch v := v.(type) {
+		case []any:
+			return !slices.ContainsFunc(v, func(e any) bool { return !valid(e) })
+		case map[string]any:
+			if v["_placeholder"] == true {
+				num, _ := v["num"].(json.Number)
+				i, err := num.Float64()
+				return err == nil && i >= 0 && i < float64(n) && i == math.Trunc(i)
+			}
+			for _, e := range v {
+				if !valid(e) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return valid(v)
 }
 
 // placeholder is the JSON that stands for attachment i.
