@@ -51,7 +51,7 @@ func scenarios(quick bool) []scenario {
 	}
 	var out []scenario
 	sat := func(n int) []string {
-		return append([]string{"-clients", fmt.Sprint(n), "-senders", "10", "-window", "4"}, measure...)
+		return append([]string{"-clients", fmt.Sprint(n), "-senders", "10", "-window", "16"}, measure...)
 	}
 	for _, n := range []int{100, 1000, 5000} {
 		out = append(out, scenario{
@@ -86,13 +86,13 @@ func scenarios(quick bool) []scenario {
 	out = append(out, scenario{
 		key:     "poll-sat-1000",
 		title:   "Polling only, 1000 clients, saturation",
-		args:    append([]string{"-transport", "polling", "-clients", "1000", "-senders", "10", "-window", "4"}, measure...),
+		args:    append([]string{"-transport", "polling", "-clients", "1000", "-senders", "10", "-window", "16"}, measure...),
 		timeout: 90 * time.Second,
 	})
 	out = append(out, scenario{
 		key:     "ws-eio3-sat-1000",
 		title:   "WebSocket EIO3 (client 1.x/2.x), 1000 clients, saturation",
-		args:    append([]string{"-eio", "3", "-clients", "1000", "-senders", "10", "-window", "4"}, measure...),
+		args:    append([]string{"-eio", "3", "-clients", "1000", "-senders", "10", "-window", "16"}, measure...),
 		timeout: 90 * time.Second,
 	})
 	return out
@@ -120,7 +120,11 @@ func main() {
 	defer stop()
 
 	all := map[string]server{
-		"go":   {key: "go", name: "siogo", argv: []string{*chatBin, "-addr", "127.0.0.1:0"}},
+		// The abuse limits (handshakes per address, packets per session) are
+		// off: the load generator is one address sending far faster than any
+		// person, and the reference server has no such limits.
+		"go": {key: "go", name: "siogo", argv: []string{*chatBin, "-addr", "127.0.0.1:0",
+			"-handshake-rate", "0", "-max-packet-rate", "0"}},
 		"node": {key: "node", name: "Node socket.io 4.8.4", argv: []string{*nodeBin, *nodeJS, "-addr", "127.0.0.1:0"}},
 	}
 	var servers []server
@@ -138,11 +142,12 @@ func main() {
 
 	pin := newPinner(*serverCPU, *loadCPU)
 	nodeVersion, _ := exec.Command(*nodeBin, "--version").Output()
-	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok,
+	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok, LoadBefore: loadAverage(),
 		Software:  fmt.Sprintf("%s, Node.js %s", runtime.Version(), bytes.TrimSpace(nodeVersion)),
 		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{}}
 	for _, s := range servers {
 		rep.Servers[s.key] = s.name
+		rep.Commands = append(rep.Commands, strings.Join(s.argv, " "))
 	}
 	for _, sc := range scenarios(*quick) {
 		if filter != nil && !filter.MatchString(sc.key) {
@@ -231,7 +236,7 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, loadBin s
 	cmd := exec.CommandContext(lctx, argv[0], argv[1:]...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
-	cmd.Stderr = prefixWriter{w: os.Stderr, prefix: "   "}
+	cmd.Stderr = &prefixWriter{w: os.Stderr, prefix: "   "}
 	runErr := cmd.Run()
 	line := lastLine(stdout.Bytes())
 	if len(line) == 0 {
@@ -353,18 +358,25 @@ func lastLine(b []byte) []byte {
 	return b
 }
 
+// prefixWriter indents another program's output. Writes may split lines
+// anywhere, so it remembers whether the next byte starts a line.
 type prefixWriter struct {
-	w      io.Writer
-	prefix string
+	w       io.Writer
+	prefix  string
+	midLine bool
 }
 
-func (p prefixWriter) Write(b []byte) (int, error) {
+func (p *prefixWriter) Write(b []byte) (int, error) {
 	var out []byte
 	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
-		if len(line) > 0 {
-			out = append(out, p.prefix...)
-			out = append(out, line...)
+		if len(line) == 0 {
+			continue
 		}
+		if !p.midLine {
+			out = append(out, p.prefix...)
+		}
+		out = append(out, line...)
+		p.midLine = line[len(line)-1] != '\n'
 	}
 	if _, err := p.w.Write(out); err != nil {
 		return 0, err

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,18 +30,19 @@ type loadResult struct {
 		P99 float64 `json:"p99"`
 		Max float64 `json:"max"`
 	} `json:"latency_ms"`
-	Missing          uint64  `json:"missing"`
-	ServerRSSStartKB int64   `json:"server_rss_start_kb"`
-	ServerRSSIdleKB  int64   `json:"server_rss_idle_kb"`
-	RSSPerConnKB     float64 `json:"rss_per_conn_kb"`
-	ServerRSSLoadKB  int64   `json:"server_rss_load_kb"`
-	ServerCPUUtil    float64 `json:"server_cpu_util"`
-	LoadgenCPUUtil   float64 `json:"loadgen_cpu_util"`
-	DisconnectsIdle  int64   `json:"disconnects_idle"`
-	Disconnects      int64   `json:"disconnects"`
-	Errors           int     `json:"errors"`
-	FirstError       string  `json:"first_error"`
-	Error            string  `json:"error"`
+	Missing          uint64    `json:"missing"`
+	ServerRSSStartKB int64     `json:"server_rss_start_kb"`
+	ServerRSSIdleKB  int64     `json:"server_rss_idle_kb"`
+	RSSPerConnKB     float64   `json:"rss_per_conn_kb"`
+	ServerRSSLoadKB  int64     `json:"server_rss_load_kb"`
+	ServerCPUUtil    float64   `json:"server_cpu_util"`
+	LoadgenCPUUtil   float64   `json:"loadgen_cpu_util"`
+	CPUTask          []float64 `json:"cpu_task"`
+	DisconnectsIdle  int64     `json:"disconnects_idle"`
+	Disconnects      int64     `json:"disconnects"`
+	Errors           int       `json:"errors"`
+	FirstError       string    `json:"first_error"`
+	Error            string    `json:"error"`
 
 	Raw        json.RawMessage `json:"-"`
 	ServerDied bool            `json:"-"`
@@ -57,8 +59,9 @@ type outcome struct {
 type report struct {
 	Started, Finished     time.Time
 	Machine               string
-	Software              string // Go and Node.js versions
-	LoadBefore, LoadAfter string // /proc/loadavg at the start and the end
+	Software              string   // Go and Node.js versions
+	LoadBefore, LoadAfter string   // /proc/loadavg at the start and the end
+	Commands              []string // how each server was started
 	Pinned                bool
 	ServerCPU, LoadgenCPU string
 	Servers               map[string]string // key -> display name
@@ -85,6 +88,7 @@ func (r *report) errFor(scenario, server string) string {
 
 // target is one goal of the benchmark, judged from the results.
 type target struct {
+	Contended float64 // largest share of a benchmark CPU taken by other tasks in the runs compared
 	Name      string
 	Goal      string
 	Ours      string
@@ -124,6 +128,7 @@ func (r *report) targets() []target {
 			t.Ratio = ratio(value(g), value(n))
 			t.Met = met(value(g), value(n))
 		}
+		t.Contended = max(r.contention(g), r.contention(n))
 		out = append(out, t)
 	}
 	deliveries := func(x *loadResult) float64 { return x.DeliveriesPerSec }
@@ -189,11 +194,15 @@ func (r *report) markdown() string {
 	} else {
 		b.WriteString("- Not pinned: taskset was not available, so the figures include CPU contention.\n")
 	}
+	for _, c := range r.Commands {
+		fmt.Fprintf(&b, "- Server: `%s`\n", c)
+	}
 	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s, after: %s. Other work on the machine shares these CPUs and lowers the figures of whichever server it overlaps.\n",
 		dash(r.LoadBefore), dash(r.LoadAfter))
 	b.WriteString("- Loopback only. A delivery is one clientReceiver event received by one client; latency runs from the emit to its receipt at every other client.\n\n")
 
 	b.WriteString("## Targets\n\n")
+	fmt.Fprintf(&b, "⚠ marks a comparison during which other programs took more than %.0f%% of the server's or the load generator's CPU; such a figure understates the server it hit.\n\n", 100*contendedAbove)
 	b.WriteString("| target | goal | ours | Node | ours/Node | status |\n|---|---|---|---|---|---|\n")
 	for _, t := range r.targets() {
 		status := "**not met**"
@@ -202,6 +211,9 @@ func (r *report) markdown() string {
 			status = "**not met** (" + t.Undecided + ")"
 		case t.Met:
 			status = "met"
+		}
+		if t.Contended > contendedAbove {
+			status += fmt.Sprintf(" ⚠ other tasks took up to %.0f%% of a benchmark CPU", 100*t.Contended)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t.Name, t.Goal, dash(t.Ours), dash(t.Node), dash(t.Ratio), status)
 	}
@@ -218,12 +230,12 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "`loadgen %s`\n\n", strings.Join(o.Args, " "))
 		for _, s := range []string{"go", "node"} {
 			if e := r.errFor(o.Scenario, s); e != "" {
-				fmt.Fprintf(&b, "- %s: %s\n", r.Servers[s], e)
+				fmt.Fprintf(&b, "- %s: %s\n\n", r.Servers[s], e)
 			}
 		}
 		g, n := r.get(o.Scenario, "go"), r.get(o.Scenario, "node")
-		b.WriteString("\n| figure | ours | Node | ours/Node |\n|---|---|---|---|\n")
-		for _, row := range figures(o.Scenario, g, n) {
+		b.WriteString("| figure | ours | Node | ours/Node |\n|---|---|---|---|\n")
+		for _, row := range r.figures(o.Scenario, g, n) {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row[0], row[1], row[2], row[3])
 		}
 	}
@@ -231,38 +243,73 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
+// busyOutside is the share of the window CPU cpu spent running tasks other
+// than the process pinned there (whose share is own): other programs on a
+// shared machine, competing with the benchmark.
+func busyOutside(x *loadResult, cpu string, own float64) float64 {
+	i, err := strconv.Atoi(cpu)
+	if err != nil || i < 0 || i >= len(x.CPUTask) {
+		return math.NaN()
+	}
+	return math.Max(0, x.CPUTask[i]-own)
+}
+
+// contendedAbove is the share of a benchmark CPU taken by other tasks above
+// which a comparison is flagged as disturbed.
+const contendedAbove = 0.15
+
+// contention is the largest share of either benchmark CPU that other tasks
+// took during the run (0 when unknown).
+func (r *report) contention(x *loadResult) float64 {
+	if x == nil {
+		return 0
+	}
+	c := 0.0
+	for _, v := range []float64{busyOutside(x, r.ServerCPU, x.ServerCPUUtil), busyOutside(x, r.LoadgenCPU, x.LoadgenCPUUtil)} {
+		if !math.IsNaN(v) {
+			c = max(c, v)
+		}
+	}
+	return c
+}
+
 // figures lists the rows shown for one scenario.
-func figures(scenario string, g, n *loadResult) [][4]string {
+func (r *report) figures(scenario string, g, n *loadResult) [][4]string {
 	type fig struct {
-		name   string
-		value  func(*loadResult) float64
-		format func(float64) string
+		name    string
+		value   func(*loadResult) float64
+		format  func(float64) string
+		noRatio bool
 	}
 	connect := []fig{
-		{"connected", func(x *loadResult) float64 { return float64(x.Connected) }, count},
-		{"connections/s", func(x *loadResult) float64 { return x.ConnectRate }, count},
-		{"handshake p50", func(x *loadResult) float64 { return x.HandshakeP50Ms }, millis},
-		{"handshake p99", func(x *loadResult) float64 { return x.HandshakeP99Ms }, millis},
+		{"connected", func(x *loadResult) float64 { return float64(x.Connected) }, count, false},
+		{"connections/s", func(x *loadResult) float64 { return x.ConnectRate }, count, false},
+		{"handshake p50", func(x *loadResult) float64 { return x.HandshakeP50Ms }, millis, false},
+		{"handshake p99", func(x *loadResult) float64 { return x.HandshakeP99Ms }, millis, false},
 	}
 	traffic := []fig{
-		{"deliveries/s", func(x *loadResult) float64 { return x.DeliveriesPerSec }, count},
-		{"emits/s", func(x *loadResult) float64 { return x.MsgsPerSec }, count},
-		{"latency p50", func(x *loadResult) float64 { return x.LatencyMs.P50 }, millis},
-		{"latency p90", func(x *loadResult) float64 { return x.LatencyMs.P90 }, millis},
-		{"latency p99", func(x *loadResult) float64 { return x.LatencyMs.P99 }, millis},
-		{"latency max", func(x *loadResult) float64 { return x.LatencyMs.Max }, millis},
-		{"server CPU", func(x *loadResult) float64 { return x.ServerCPUUtil }, percent},
-		{"server RSS under load", func(x *loadResult) float64 { return float64(x.ServerRSSLoadKB) }, mib},
-		{"loadgen CPU", func(x *loadResult) float64 { return x.LoadgenCPUUtil }, percent},
-		{"missing deliveries", func(x *loadResult) float64 { return float64(x.Missing) }, count},
-		{"disconnects", func(x *loadResult) float64 { return float64(x.Disconnects) }, count},
+		{"deliveries/s", func(x *loadResult) float64 { return x.DeliveriesPerSec }, count, false},
+		{"emits/s", func(x *loadResult) float64 { return x.MsgsPerSec }, count, false},
+		{"latency p50", func(x *loadResult) float64 { return x.LatencyMs.P50 }, millis, false},
+		{"latency p90", func(x *loadResult) float64 { return x.LatencyMs.P90 }, millis, false},
+		{"latency p99", func(x *loadResult) float64 { return x.LatencyMs.P99 }, millis, false},
+		{"latency max", func(x *loadResult) float64 { return x.LatencyMs.Max }, millis, false},
+		{"server CPU", func(x *loadResult) float64 { return x.ServerCPUUtil }, percent, false},
+		{"server RSS under load", func(x *loadResult) float64 { return float64(x.ServerRSSLoadKB) }, mib, false},
+		{"loadgen CPU", func(x *loadResult) float64 { return x.LoadgenCPUUtil }, percent, false},
+		{name: fmt.Sprintf("other tasks on CPU %s (server's)", r.ServerCPU), format: percent, noRatio: true,
+			value: func(x *loadResult) float64 { return busyOutside(x, r.ServerCPU, x.ServerCPUUtil) }},
+		{name: fmt.Sprintf("other tasks on CPU %s (loadgen's)", r.LoadgenCPU), format: percent, noRatio: true,
+			value: func(x *loadResult) float64 { return busyOutside(x, r.LoadgenCPU, x.LoadgenCPUUtil) }},
+		{"missing deliveries", func(x *loadResult) float64 { return float64(x.Missing) }, count, false},
+		{"disconnects", func(x *loadResult) float64 { return float64(x.Disconnects) }, count, false},
 	}
 	memory := []fig{
-		{"server RSS at start", func(x *loadResult) float64 { return float64(x.ServerRSSStartKB) }, mib},
-		{"server RSS, all connected", func(x *loadResult) float64 { return float64(x.ServerRSSIdleKB) }, mib},
-		{"RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib},
-		{"errors", func(x *loadResult) float64 { return float64(x.Errors) }, count},
-		{"dropped while idle", func(x *loadResult) float64 { return float64(x.DisconnectsIdle) }, count},
+		{"server RSS at start", func(x *loadResult) float64 { return float64(x.ServerRSSStartKB) }, mib, false},
+		{"server RSS, all connected", func(x *loadResult) float64 { return float64(x.ServerRSSIdleKB) }, mib, false},
+		{"RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib, false},
+		{"errors", func(x *loadResult) float64 { return float64(x.Errors) }, count, false},
+		{"dropped while idle", func(x *loadResult) float64 { return float64(x.DisconnectsIdle) }, count, false},
 	}
 	var figs []fig
 	if strings.Contains(scenario, "idle") {
@@ -279,7 +326,7 @@ func figures(scenario string, g, n *loadResult) [][4]string {
 		if n != nil {
 			row[2] = f.format(f.value(n))
 		}
-		if g != nil && n != nil {
+		if g != nil && n != nil && !f.noRatio {
 			row[3] = ratio(f.value(g), f.value(n))
 		}
 		rows = append(rows, row)
@@ -320,9 +367,14 @@ func millis(v float64) string {
 	return fmt.Sprintf("%.0f ms", v)
 }
 
-func percent(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
-func kib(v float64) string     { return fmt.Sprintf("%.1f KiB", v) }
-func mib(kb float64) string    { return fmt.Sprintf("%.0f MiB", kb/1024) }
+func percent(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", 100*v)
+}
+func kib(v float64) string  { return fmt.Sprintf("%.1f KiB", v) }
+func mib(kb float64) string { return fmt.Sprintf("%.0f MiB", kb/1024) }
 
 func dash(s string) string {
 	if s == "" {

@@ -181,3 +181,22 @@ func TestLastLine(t *testing.T) {
 		}
 	}
 }
+
+func TestContentionIsFlagged(t *testing.T) {
+	rep := sampleReport(900e3, 100e3, 5, 20, 8, 1.2e6, 350e3, nil)
+	rep.ServerCPU, rep.LoadgenCPU = "0", "1"
+	quiet := "| Fan-out deliveries/s, 1000 WebSocket clients, saturation | ≥ 8× Node | 900k | 100k | 9.00× | met |"
+	if md := rep.markdown(); !strings.Contains(md, quiet) {
+		t.Fatalf("quiet run flagged or missing:\n%s", md)
+	}
+	// During Node's run, CPU 0 ran tasks 90% of the time but Node only 50%.
+	n := rep.get("ws-sat-1000", "node")
+	n.ServerCPUUtil, n.LoadgenCPUUtil, n.CPUTask = 0.5, 0.3, []float64{0.9, 0.35}
+	md := rep.markdown()
+	if !strings.Contains(md, "| met ⚠ other tasks took up to 40% of a benchmark CPU |") {
+		t.Fatalf("contended run not flagged:\n%s", md)
+	}
+	if !strings.Contains(md, "| other tasks on CPU 0 (server's) | – | 40% | – |") {
+		t.Fatalf("other-task row missing:\n%s", md)
+	}
+}

@@ -51,6 +51,7 @@ type config struct {
 	pid          int
 	srcs         []net.IP
 	gzip         bool
+	readBuf      int
 	label        string
 	timeout      time.Duration
 	cpuProfile   string
@@ -76,11 +77,14 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "sending time before measuring")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measurement window")
 	fs.DurationVar(&c.hold, "hold", 2*time.Second, "pause after connecting, before the idle memory reading")
-	fs.DurationVar(&c.drain, "drain", 3*time.Second, "longest wait for in-flight deliveries after the senders stop")
+	fs.DurationVar(&c.drain, "drain", 20*time.Second, "longest wait for in-flight deliveries after the senders stop")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 15*time.Second, "per-client connect deadline")
 	fs.IntVar(&c.dialConc, "dial-concurrency", 50, "clients connecting at the same time")
 	fs.IntVar(&c.pid, "pid", 0, "server process id, to read its RSS and CPU time from /proc")
 	fs.StringVar(&srcList, "src", "", "comma-separated loopback source addresses, or a count N for 127.0.0.1..127.0.0.N")
+	// A large read buffer lets one read system call take in a whole batch of
+	// frames; reads are most of the generator's CPU time under fan-out.
+	fs.IntVar(&c.readBuf, "read-buffer", 16384, "WebSocket read buffer per client in bytes")
 	fs.BoolVar(&c.gzip, "gzip", false, "polling: accept gzip-compressed responses")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the JSON line")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
@@ -106,8 +110,8 @@ func parseFlags(args []string) (*config, error) {
 	if c.clients < 1 || c.senders < 0 || c.senders > c.clients {
 		return nil, errors.New("need -clients >= 1 and 0 <= -senders <= -clients")
 	}
-	if c.window < 1 || c.dialConc < 1 {
-		return nil, errors.New("-window and -dial-concurrency must be >= 1")
+	if c.window < 1 || c.dialConc < 1 || c.readBuf < 256 {
+		return nil, errors.New("-window and -dial-concurrency must be >= 1, -read-buffer >= 256")
 	}
 	if c.deliveryRate > 0 {
 		c.msgRate = c.deliveryRate / float64(c.clients)
@@ -484,6 +488,7 @@ func measureTraffic(ctx context.Context, r *run, clients []*client, pid string, 
 		srv0, _ = readProc(pid)
 	}
 	self0, _ = readProc("self")
+	cpus0, _ := readCPUStat()
 	sent0 := r.sent.Load()
 	r.measuring.Store(true)
 	t0 := time.Now()
@@ -517,16 +522,22 @@ wait:
 		}
 	}
 	self1, _ = readProc("self")
+	cpus1, _ := readCPUStat()
 	close(stop)
 	wg.Wait()
 
 	// Drain: wait until every message sent so far reached every client that
-	// is still connected, or give up after -drain.
+	// is still connected. A backlogged server may take a while, so give up
+	// only when deliveries stop arriving for a second, or after -drain.
 	alive := int64(res.Connected) - r.disconnect.Load()
 	expected := r.sent.Load() * uint64(max(alive, 0))
 	drainEnd := time.Now().Add(cfg.drain)
-	for r.received.Load() < expected && time.Now().Before(drainEnd) && ctx.Err() == nil {
+	last, lastChange := r.received.Load(), time.Now()
+	for last < expected && time.Now().Before(drainEnd) && time.Since(lastChange) < time.Second && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
+		if n := r.received.Load(); n != last {
+			last, lastChange = n, time.Now()
+		}
 	}
 
 	res.Senders = len(senders)
@@ -553,6 +564,7 @@ wait:
 		res.ServerCPUUtil = res.ServerCPUSeconds / window.Seconds()
 	}
 	res.LoadgenCPUUtil = (self1.CPU - self0.CPU).Seconds() / window.Seconds()
+	res.CPUTask = busyFractions(cpus0, cpus1)
 }
 
 // closedLoop keeps cfg.window messages of one sender in flight: each echo of

@@ -78,3 +78,70 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * clockTick, nil
 }
+
+// cpuTimes is one CPU's line of /proc/stat, in clock ticks.
+type cpuTimes struct {
+	busy, total int64
+}
+
+// readCPUStat returns the per-CPU times of /proc/stat, indexed by CPU number.
+func readCPUStat() ([]cpuTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	return parseCPUStat(b)
+}
+
+// parseCPUStat reads the "cpuN user nice system idle iowait irq softirq
+// steal ..." lines. busy counts user, nice and system time only: time spent
+// running tasks. Interrupt and softirq time is left out because most of it is
+// the kernel moving the benchmark's own loopback packets, which is not
+// charged to any process.
+func parseCPUStat(stat []byte) ([]cpuTimes, error) {
+	var cpus []cpuTimes
+	for _, line := range bytes.Split(stat, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) < 5 || !bytes.HasPrefix(f[0], []byte("cpu")) || len(f[0]) == 3 {
+			continue
+		}
+		n, err := strconv.Atoi(string(f[0][3:]))
+		if err != nil || n < 0 || n > 4096 {
+			return nil, fmt.Errorf("bad cpu line %q", line)
+		}
+		var t cpuTimes
+		// Fields 9 and 10 (guest, guest_nice) are already part of user and nice.
+		for i, v := range f[1:min(len(f), 9)] {
+			x, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad cpu line %q", line)
+			}
+			t.total += x
+			if i <= 2 { // user, nice, system
+				t.busy += x
+			}
+		}
+		for len(cpus) <= n {
+			cpus = append(cpus, cpuTimes{})
+		}
+		cpus[n] = t
+	}
+	if len(cpus) == 0 {
+		return nil, errors.New("no per-CPU lines in /proc/stat")
+	}
+	return cpus, nil
+}
+
+// busyFractions is the share of time each CPU ran tasks between two readings.
+func busyFractions(a, b []cpuTimes) []float64 {
+	if len(a) != len(b) {
+		return nil
+	}
+	out := make([]float64, len(a))
+	for i := range a {
+		if dt := b[i].total - a[i].total; dt > 0 {
+			out[i] = float64(b[i].busy-a[i].busy) / float64(dt)
+		}
+	}
+	return out
+}

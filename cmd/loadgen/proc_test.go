@@ -66,3 +66,30 @@ func TestReadProcSelf(t *testing.T) {
 		t.Fatalf("RSS = %d kB, want > 0", s.RSSKB)
 	}
 }
+
+func TestParseCPUStat(t *testing.T) {
+	const stat = `cpu  200 0 100 1000 10 0 5 0 0 0
+cpu0 100 0 50 500 5 0 3 0 0 0
+cpu1 100 0 50 500 5 0 2 0 7 0
+intr 123 0 0
+ctxt 99
+`
+	got, err := parseCPUStat([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cpuTimes{{busy: 150, total: 658}, {busy: 150, total: 657}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	later := []cpuTimes{{busy: 150 + 90, total: 658 + 100}, {busy: 150, total: 657 + 100}}
+	fr := busyFractions(got, later)
+	if len(fr) != 2 || fr[0] != 0.9 || fr[1] != 0 {
+		t.Fatalf("busyFractions = %v, want [0.9 0]", fr)
+	}
+	for _, bad := range []string{"intr 1 2 3\n", "cpuX 1 2 3 4 5\n", "cpu0 1 2 x 4 5\n"} {
+		if _, err := parseCPUStat([]byte(bad)); err == nil {
+			t.Errorf("parseCPUStat(%q) should fail", bad)
+		}
+	}
+}

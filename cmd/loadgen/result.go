@@ -44,6 +44,10 @@ type result struct {
 	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
 	ServerCPUUtil    float64 `json:"server_cpu_util,omitempty"`
 	LoadgenCPUUtil   float64 `json:"loadgen_cpu_util,omitempty"`
+	// CPUTask is the share of the window each CPU of the machine spent
+	// running tasks (user and system time, any process). Minus the server's
+	// or the generator's own share, it shows other work competing with the run.
+	CPUTask []float64 `json:"cpu_task,omitempty"`
 
 	DisconnectsIdle int64  `json:"disconnects_idle"`
 	Disconnects     int64  `json:"disconnects"`
@@ -86,7 +90,8 @@ func printSummary(w io.Writer, r *result) {
 	fmt.Fprintf(w, "loadgen %s EIO%d %s, %d clients (%s)\n", r.URL, r.EIO, r.Transport, r.Clients, r.Mode)
 	fmt.Fprintf(w, "  connect    %d/%d in %.2fs (%.0f/s), handshake p50 %.2fms p99 %.2fms, %d errors\n",
 		r.Connected, r.Clients, r.ConnectSeconds, r.ConnectRate, r.HandshakeP50Ms, r.HandshakeP99Ms, r.ConnectErrors)
-	if r.Mode != "idle" {
+	traffic := r.Mode != "idle" && r.WindowSeconds > 0
+	if traffic {
 		fmt.Fprintf(w, "  traffic    %d senders, %.0f msgs/s, %.0f deliveries/s over %.1fs\n",
 			r.Senders, r.MsgsPerSec, r.DeliveriesPerSec, r.WindowSeconds)
 		fmt.Fprintf(w, "  latency    p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n",
@@ -95,12 +100,12 @@ func printSummary(w io.Writer, r *result) {
 	}
 	if r.ServerRSSStartKB > 0 {
 		fmt.Fprintf(w, "  server     RSS start %d kB, idle %d kB (%.2f kB/conn)", r.ServerRSSStartKB, r.ServerRSSIdleKB, r.RSSPerConnKB)
-		if r.Mode != "idle" {
+		if traffic {
 			fmt.Fprintf(w, ", under load %d kB, CPU %.2fs (%.0f%%)", r.ServerRSSLoadKB, r.ServerCPUSeconds, 100*r.ServerCPUUtil)
 		}
 		fmt.Fprintln(w)
 	}
-	if r.Mode != "idle" {
+	if traffic {
 		fmt.Fprintf(w, "  loadgen    CPU %.0f%%", 100*r.LoadgenCPUUtil)
 		if r.LoadgenCPUUtil > 0.9 {
 			fmt.Fprint(w, " (saturated: the figures above may be limited by the load generator)")

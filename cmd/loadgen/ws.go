@@ -25,7 +25,7 @@ type dialer struct {
 
 func newDialer(r *run) *dialer {
 	d := &dialer{r: r}
-	d.ws = ws.Dialer{NetDial: r.netDial}
+	d.ws = ws.Dialer{NetDial: r.netDial, ReadBufferSize: r.cfg.readBuf}
 	tr := &http.Transport{
 		DialContext:         r.netDial,
 		MaxIdleConns:        0,
@@ -97,7 +97,7 @@ func connectWS(ctx context.Context, d *dialer, c *client) error {
 		return err
 	}
 	if br == nil {
-		br = bufio.NewReaderSize(conn, 4096)
+		br = bufio.NewReaderSize(conn, d.r.cfg.readBuf)
 	}
 	w := &wsConn{c: c, conn: conn, br: br, buf: make([]byte, 0, 256)}
 	c.t = w
