@@ -34,9 +34,11 @@ const (
 	// socket.io-client 1.x UTF-8-encodes text once more inside polling
 	// payloads, which EIO3 servers since the 2.x era do not undo, so its
 	// runs stay within ASCII (see matrix-client.js).
-	asciiText   = "hello, plain ascii"
-	burstSize   = 50
-	matrixModes = "polling websocket default"
+	asciiText    = "hello, plain ascii"
+	burstSize    = 50
+	orderClients = 8
+	orderSize    = orderClients * 25 // clients × messages each, as in matrix-client.js
+	matrixModes  = "polling websocket default"
 )
 
 var (
@@ -411,5 +413,49 @@ func TestClientMatrixMixed(t *testing.T) {
 			srv.conformance = srv.chat // unused by the chat scenario
 			checkChat(t, runMatrix(t, srv, run))
 		})
+	}
+}
+
+// TestClientMatrixBroadcastOrder has eight clients of mixed generations and
+// transports emit 25 messages each at the same moment: every client must
+// receive all 200, each sender's messages in its own order, and all clients
+// must see the same interleaving, as a single Node.js server delivers it.
+func TestClientMatrixBroadcastOrder(t *testing.T) {
+	testutil.NodeModules(t)
+	srv := matrixServers{chat: startMatrixServer(t, "chatserver")}
+	srv.conformance = srv.chat // unused by the order scenario
+	r := runMatrix(t, srv, matrixRun{
+		scenario: "order",
+		gens:     []int{4, 2, 3, 4, 2, 3, 4, 2},
+		modes:    []string{"websocket", "polling", "websocket", "polling", "default", "default", "polling", "websocket"},
+	})
+	if len(r.Clients) != orderClients {
+		t.Fatalf("%d clients in report, want %d", len(r.Clients), orderClients)
+	}
+	first := r.Clients[0].Received
+	for i, c := range r.Clients {
+		if len(c.Received) != orderSize {
+			t.Fatalf("client %d received %d messages, want %d", i, len(c.Received), orderSize)
+		}
+		next := make(map[string]int) // sender -> next expected sequence number
+		for _, m := range c.Received {
+			var sender string
+			var seq int
+			parts := strings.SplitN(m, "|", 3)
+			sender = parts[0]
+			seq, _ = strconv.Atoi(parts[1])
+			if seq != next[sender] {
+				t.Fatalf("client %d: message %q arrived when sequence %d of sender %s was due", i, m, next[sender], sender)
+			}
+			next[sender]++
+		}
+		if i > 0 && !reflect.DeepEqual(c.Received, first) {
+			for j := range first {
+				if c.Received[j] != first[j] {
+					t.Errorf("client %d's order departs from client 0's at position %d: %q vs %q", i, j, c.Received[j], first[j])
+					break
+				}
+			}
+		}
 	}
 }

@@ -7,7 +7,7 @@
 //
 //   node testdata/node/matrix-client.js --url CHAT_URL --conformance-url CONF_URL
 //        --client 1|2|3|4[,G...] --mode polling|websocket|default[,M...]
-//        --scenario chat|acks|binary|burst|sequential [--text TEXT] [--run ID]
+//        --scenario chat|sequential|acks|binary|burst|order [--text TEXT] [--run ID]
 //        [--timeout MS]
 //
 // --client and --mode take comma lists for scenarios with several clients
@@ -25,6 +25,9 @@
 //              (request-ack -> ack-request -> ack-response) on conformance.
 //   binary     Buffers nested among JSON args round-trip through message ->
 //              message-back and message-with-ack on the conformance server.
+//   order      eight clients connect; once all are connected each emits 25
+//              serverReceiver messages at once; all must receive all 200, and
+//              (as from any single server) in one order shared by everyone.
 //   burst      an observer connects, then a sender emits 50 serverReceiver
 //              messages in a tight loop inside its connect handler (in the
 //              default mode: while polling is being upgraded); both clients
@@ -42,6 +45,8 @@ const path = require('path');
 const PACKAGES = { 1: 'sio-client-1', 2: 'sio-client-2', 3: 'sio-client-3', 4: 'socket.io-client' };
 const MODES = ['polling', 'websocket', 'default'];
 const BURST = 50;
+const ORDER_CLIENTS = 8;
+const ORDER_EACH = 25;
 
 const started = Date.now();
 const report = { clients: [] };
@@ -312,6 +317,17 @@ const scenarios = {
     await until(`both clients to receive ${BURST} messages`,
       () => observer.info.received.length >= BURST && sender.info.received.length >= BURST);
   },
+};
+
+scenarios.order = async () => {
+  const cs = [];
+  for (let i = 0; i < ORDER_CLIENTS; i++) cs.push(newClient(i, opts.url));
+  await Promise.all(cs.map(connected));
+  for (let k = 0; k < ORDER_EACH; k++) {
+    for (const c of cs) c.socket.emit('serverReceiver', chatMessage(c.info.index, k));
+  }
+  const total = ORDER_CLIENTS * ORDER_EACH;
+  await until(`every client to receive ${total} messages`, () => cs.every((c) => c.info.received.length >= total));
 };
 
 if (!scenarios[opts.scenario]) fail(`unknown scenario ${opts.scenario}`);
