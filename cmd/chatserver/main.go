@@ -37,6 +37,7 @@ type options struct {
 	corsOrigin   string
 	transports   string
 	logLevel     string
+	redis        string
 
 	maxConnections    int
 	handshakeRate     float64
@@ -59,6 +60,7 @@ func run(args []string) error {
 	fs.StringVar(&o.corsOrigin, "cors-origin", "", "comma-separated browser origins allowed besides the server's own, or * (CHAT_CORS_ORIGIN)")
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "comma-separated transports to accept (CHAT_TRANSPORTS)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
+	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
 	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
 	fs.IntVar(&o.packetRate, "max-packet-rate", 200, "packets per second one session may send, burst one second's worth; faster clients are disconnected; 0 for no limit (CHAT_MAX_PACKET_RATE)")
@@ -77,7 +79,7 @@ func run(args []string) error {
 		"transports": "CHAT_TRANSPORTS", "log-level": "CHAT_LOG_LEVEL",
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
-		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT",
+		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "redis": "REDIS_URL",
 	}); err != nil {
 		return err
 	}
@@ -106,6 +108,7 @@ func run(args []string) error {
 	}
 	srv, err := server.New(server.Config{
 		StaticDir: o.static,
+		RedisURL:  o.redis,
 		Logger:    log,
 		Limits: server.Limits{
 			MaxConnections:      o.maxConnections,

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"siogo/internal/chat"
 	"siogo/internal/clientbundle"
+	"siogo/internal/redisadapter"
 	"siogo/internal/socketio"
 	"siogo/static"
 )
@@ -24,8 +26,12 @@ type Config struct {
 	StaticDir string
 	// Socket configures the Socket.IO and Engine.IO layers.
 	Socket socketio.Options
-	// IDs allocates clientIDs (default: in memory).
+	// IDs allocates clientIDs (default: in memory, or from Redis when
+	// RedisURL is set).
 	IDs chat.IDAllocator
+	// RedisURL, when set, makes the node one of a cluster sharing
+	// broadcasts and clientIDs through Redis, e.g. redis://host:6379/0.
+	RedisURL string
 	// Limits bounds connections and handshake rates.
 	Limits Limits
 	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
@@ -44,6 +50,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	io      *socketio.Server
+	cluster *redisadapter.Cluster // nil on a single node
 	handler http.Handler
 }
 
@@ -55,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Socket.Logger == nil {
 		cfg.Socket.Logger = cfg.Logger
 	}
-	if cfg.IDs == nil {
+	if cfg.IDs == nil && cfg.RedisURL == "" {
 		cfg.IDs = &chat.MemoryIDs{}
 	}
 	if cfg.ShutdownTimeout <= 0 {
@@ -76,6 +83,25 @@ func New(cfg Config) (*Server, error) {
 	}
 	if !clientbundle.Available() {
 		cfg.Logger.Warn(clientbundle.MissingMessage)
+	}
+	var cluster *redisadapter.Cluster
+	if cfg.RedisURL != "" {
+		// Connects in the background: with Redis down the node serves
+		// its own clients, logs why and keeps retrying.
+		cluster, err = redisadapter.New(redisadapter.Config{
+			URL:    cfg.RedisURL,
+			Logger: cfg.Logger,
+			SocketData: func(s *socketio.Socket) any {
+				return map[string]any{"clientID": s.Context()}
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Socket.Adapter = cluster.AdapterFactory()
+		if cfg.IDs == nil {
+			cfg.IDs = cluster.IDs()
+		}
 	}
 	var io *socketio.Server
 	adm := newAdmission(cfg.Limits, func() int { return io.Engine().SessionCount() })
@@ -109,8 +135,23 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	// Ready means able to serve the whole cluster: with Redis configured,
+	// subscribed and answering.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if cluster != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := cluster.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: %v\n", err)
+				return
+			}
+		}
+		w.Write([]byte("ready\n"))
+	})
 	mux.Handle("/", page)
-	return &Server{cfg: cfg, log: cfg.Logger, io: io, handler: mux}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, io: io, cluster: cluster, handler: mux}, nil
 }
 
 // Handler returns the HTTP handler of the whole server.
@@ -148,6 +189,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.io.Close()
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
 	err := hs.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
