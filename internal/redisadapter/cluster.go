@@ -430,15 +430,16 @@ func (c *Cluster) runSubscriber() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		wait := jitter(backoff)
 		if wasUp {
 			lostAt = time.Now()
 			c.lostAt.Store(lostAt.UnixNano())
-			c.log.Warn("redisadapter: subscriber connection lost; reconnecting", "err", err)
+			c.log.Warn("redisadapter: subscriber connection lost; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
 		} else {
 			failures++
-			c.log.Warn("redisadapter: cannot reach Redis; retrying", "err", err, "attempt", failures, "retry_in", backoff)
+			c.log.Warn("redisadapter: cannot reach Redis; retrying", "err", err, "attempt", failures, "retry_in", wait.Round(time.Millisecond))
 		}
-		t := time.NewTimer(jitter(backoff))
+		t := time.NewTimer(wait)
 		select {
 		case <-c.ctx.Done():
 			t.Stop()
