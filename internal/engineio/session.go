@@ -186,7 +186,9 @@ func (s *Session) Send(pkts ...Packet) error {
 		if obs := s.srv.cfg.Observer; obs != nil {
 			obs.QueueOverflow()
 		}
-		s.closeWith("send queue full", false)
+		// Closed from another goroutine: the caller may be in the middle
+		// of a broadcast, and the close runs the upper layer's handlers.
+		go s.closeWith("send queue full", false)
 		return ErrQueueFull
 	}
 	if s.queue == nil {

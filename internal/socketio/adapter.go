@@ -47,6 +47,10 @@ type AdapterFactory func(nsp *Namespace) Adapter
 type MemoryAdapter struct {
 	nsp *Namespace
 
+	// fanout serialises broadcasts so that every recipient sees them in
+	// the same order. Send only appends to a queue, so holding it is short.
+	fanout sync.Mutex
+
 	mu    sync.RWMutex
 	rooms map[Room]map[SocketID]struct{}
 	sids  map[SocketID]map[Room]struct{}
@@ -147,10 +151,12 @@ var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 256); retur
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 	frames := p.Frames()
 	tp := targetPool.Get().(*[]*Socket)
+	a.fanout.Lock()
 	targets := a.Select(opts, (*tp)[:0])
 	for _, s := range targets {
 		s.client.conn.Send(frames...)
 	}
+	a.fanout.Unlock()
 	a.nsp.srv.opts.Observer.Broadcast(len(targets))
 	clear(targets)
 	*tp = targets[:0]
