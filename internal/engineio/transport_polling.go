@@ -114,6 +114,9 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.closeWith("data request connection closed prematurely", false)
+		// The body was cut short (the client left, or the server's read
+		// timeout fired); a client still listening must not read success.
+		writeError(w, codeBadRequest)
 		return
 	}
 	var pkts []Packet
