@@ -1,0 +1,108 @@
+'use strict';
+// Chat client driver for the cluster tests: runs any number of real
+// socket.io clients (1.x to 4.x) in one process, under the control of the Go
+// test. The test writes one JSON command per line on stdin and reads one JSON
+// event per line on stdout; all assertions live in the test.
+//
+//   node testdata/node/redis-driver.js
+//
+// Commands:
+//   {"cmd":"connect","id":"a","gen":4,"mode":"websocket|polling|default","url":"http://..."}
+//   {"cmd":"emit","id":"a","messages":["m1","m2",...]}   emits serverReceiver once per
+//                                                         message, in a tight loop
+//   {"cmd":"close","id":"a"}
+// Events:
+//   {"ev":"connect","id":"a"}
+//   {"ev":"connect_error","id":"a","message":"..."}
+//   {"ev":"disconnect","id":"a","reason":"..."}
+//   {"ev":"msg","id":"a","clientID":0,"message":"..."}   one per clientReceiver
+//   {"ev":"bin","id":"a","args":[...]}                   one per "bin" event, Buffers as
+//                                                         {"$bin":"<hex>"}
+//   {"ev":"error","message":"..."}                      a command the driver cannot run
+// End of stdin closes every client and exits.
+
+const readline = require('readline');
+
+const PACKAGES = { 1: 'sio-client-1', 2: 'sio-client-2', 3: 'sio-client-3', 4: 'socket.io-client' };
+const clients = new Map();
+
+function send(ev) {
+  process.stdout.write(JSON.stringify(ev) + '\n');
+}
+
+function encode(v) {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return { $bin: v.toString('hex') };
+  if (v instanceof ArrayBuffer) return { $bin: Buffer.from(v).toString('hex') };
+  if (ArrayBuffer.isView(v)) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') };
+  if (Array.isArray(v)) return v.map(encode);
+  if (typeof v === 'object') {
+    const out = {};
+    for (const k of Object.keys(v)) out[k] = encode(v[k]);
+    return out;
+  }
+  return v;
+}
+
+function connect({ id, gen, mode, url }) {
+  const pkg = PACKAGES[gen];
+  if (!pkg) throw new Error(`unknown client generation ${gen}`);
+  if (clients.has(id)) throw new Error(`client ${id} exists`);
+  const options = { forceNew: true, 'force new connection': true, reconnection: false, timeout: 10000 };
+  if (mode && mode !== 'default') options.transports = [mode];
+  const socket = require(pkg)(url, options);
+  const c = { socket, closing: false };
+  clients.set(id, c);
+  socket.on('connect', () => send({ ev: 'connect', id }));
+  const onError = (err) => {
+    if (c.closing) return;
+    const message = err && typeof err === 'object' ? (err.message || err.description || JSON.stringify(err)) : String(err);
+    send({ ev: 'connect_error', id, message });
+  };
+  // 3.x and 4.x report a refused connection as connect_error; 1.x and 2.x
+  // as error, with the server's data.
+  socket.on('connect_error', onError);
+  socket.on('error', onError);
+  socket.on('disconnect', (reason) => {
+    if (!c.closing) send({ ev: 'disconnect', id, reason: String(reason) });
+  });
+  socket.on('clientReceiver', (m) => send({ ev: 'msg', id, clientID: m && m.clientID, message: m && m.message }));
+  socket.on('bin', (...args) => send({ ev: 'bin', id, args: encode(args) }));
+}
+
+function run(cmd) {
+  const c = cmd.id !== undefined ? clients.get(cmd.id) : undefined;
+  switch (cmd.cmd) {
+    case 'connect':
+      connect(cmd);
+      break;
+    case 'emit':
+      if (!c) throw new Error(`no client ${cmd.id}`);
+      for (const m of cmd.messages) c.socket.emit('serverReceiver', m);
+      break;
+    case 'close':
+      if (!c) throw new Error(`no client ${cmd.id}`);
+      c.closing = true;
+      c.socket.disconnect();
+      break;
+    default:
+      throw new Error(`unknown command ${cmd.cmd}`);
+  }
+}
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  try {
+    run(JSON.parse(line));
+  } catch (err) {
+    send({ ev: 'error', message: String(err && err.message ? err.message : err) });
+  }
+});
+rl.on('close', () => {
+  for (const c of clients.values()) {
+    c.closing = true;
+    try { c.socket.disconnect(); } catch (_) { /* already gone */ }
+  }
+  process.stdout.write('', () => process.exit(0));
+});
