@@ -1,0 +1,189 @@
+// Package metrics exposes the chat server's Prometheus metrics at /metrics.
+// A Metrics value is the observer the Engine.IO and Socket.IO layers and the
+// cluster forwarder report to, and the registry other components (the Redis
+// adapter) register their own collectors with.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the server's collectors. Its methods are safe for
+// concurrent use; the observer methods are on the hot path and only touch
+// pre-resolved counters where they can.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	connected    *prometheus.GaugeVec   // transport, protocol
+	sessions     *prometheus.CounterVec // transport, protocol
+	upgrades     *prometheus.CounterVec // protocol
+	closes       *prometheus.CounterVec // reason
+	queueDrops   prometheus.Counter
+	rateDrops    prometheus.Counter
+	refused      *prometheus.CounterVec // status
+	messagesIn   prometheus.Counter
+	messagesOut  prometheus.Counter
+	fanout       prometheus.Histogram
+	forwarded    *prometheus.CounterVec // transport
+	forwardFails prometheus.Counter
+	handoffs     prometheus.Counter
+
+	// The connected gauge by protocol revision, resolved once: sessions
+	// open and close on every connection.
+	polling, websocket [5]prometheus.Gauge
+}
+
+// New returns metrics registered on a fresh registry, together with the Go
+// runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siogo_connected_clients",
+			Help: "Open Engine.IO sessions, by current transport and Engine.IO protocol revision (3: socket.io-client 1.x and 2.x, 4: 3.x and 4.x).",
+		}, []string{"transport", "protocol"}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_sessions_opened_total",
+			Help: "Engine.IO sessions opened on this node, by handshake transport and protocol revision.",
+		}, []string{"transport", "protocol"}),
+		upgrades: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_upgrades_total",
+			Help: "Sessions upgraded from polling to WebSocket, by protocol revision.",
+		}, []string{"protocol"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_sessions_closed_total",
+			Help: "Engine.IO sessions closed, by reason.",
+		}, []string{"reason"}),
+		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_send_queue_drops_total",
+			Help: "Clients disconnected because their send queue was full (they could not keep up).",
+		}),
+		rateDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_packet_rate_drops_total",
+			Help: "Clients disconnected for sending packets faster than allowed.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_requests_refused_total",
+			Help: "Handshakes and upgrades refused by the admission limits, by HTTP status (429: rate, 503: connection limit).",
+		}, []string{"status"}),
+		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_messages_in_total",
+			Help: "Socket.IO packets received from clients.",
+		}),
+		messagesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_messages_out_total",
+			Help: "Socket.IO packets queued to local clients by broadcasts (one per recipient).",
+		}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "siogo_broadcast_recipients",
+			Help:    "Local recipients of each broadcast (the broadcast fan-out).",
+			Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000},
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_forwarded_requests_total",
+			Help: "Requests for sessions owned by another node that this node forwarded to the owner, by transport.",
+		}, []string{"transport"}),
+		forwardFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_forward_errors_total",
+			Help: "Forwarded requests that failed because the owning node could not be reached.",
+		}),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_poll_handoffs_total",
+			Help: "Long polls of this node's sessions whose forwarding node went away and that a later request of the client took over.",
+		}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.connected, m.sessions, m.upgrades, m.closes, m.queueDrops, m.rateDrops, m.refused,
+		m.messagesIn, m.messagesOut, m.fanout,
+		m.forwarded, m.forwardFails, m.handoffs,
+	)
+	for _, p := range []int{3, 4} {
+		v := strconv.Itoa(p)
+		m.polling[p] = m.connected.WithLabelValues("polling", v)
+		m.websocket[p] = m.connected.WithLabelValues("websocket", v)
+	}
+	return m
+}
+
+// Registerer is where other components register their collectors.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
+// Gatherer gives the registered metrics, for tests and custom exporters.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// AddCounterFunc exports a counter that another component keeps itself
+// (the Redis adapter counts its reconnections) under name.
+func (m *Metrics) AddCounterFunc(name, help string, value func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(value()) }))
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *Metrics) gauge(transport string, protocol int) prometheus.Gauge {
+	if protocol == 3 || protocol == 4 {
+		if transport == "websocket" {
+			return m.websocket[protocol]
+		}
+		if transport == "polling" {
+			return m.polling[protocol]
+		}
+	}
+	return m.connected.WithLabelValues(transport, strconv.Itoa(protocol))
+}
+
+// SessionOpened implements engineio.Observer.
+func (m *Metrics) SessionOpened(transport string, protocol int) {
+	m.gauge(transport, protocol).Inc()
+	m.sessions.WithLabelValues(transport, strconv.Itoa(protocol)).Inc()
+}
+
+// SessionUpgraded implements engineio.Observer.
+func (m *Metrics) SessionUpgraded(protocol int) {
+	m.gauge("polling", protocol).Dec()
+	m.gauge("websocket", protocol).Inc()
+	m.upgrades.WithLabelValues(strconv.Itoa(protocol)).Inc()
+}
+
+// SessionClosed implements engineio.Observer.
+func (m *Metrics) SessionClosed(transport string, protocol int, reason string) {
+	m.gauge(transport, protocol).Dec()
+	m.closes.WithLabelValues(reason).Inc()
+}
+
+// QueueOverflow implements engineio.Observer.
+func (m *Metrics) QueueOverflow() { m.queueDrops.Inc() }
+
+// PacketRateExceeded implements engineio.Observer.
+func (m *Metrics) PacketRateExceeded() { m.rateDrops.Inc() }
+
+// RequestRefused implements engineio.Observer.
+func (m *Metrics) RequestRefused(status int) { m.refused.WithLabelValues(strconv.Itoa(status)).Inc() }
+
+// PacketIn implements socketio.Observer.
+func (m *Metrics) PacketIn() { m.messagesIn.Inc() }
+
+// Broadcast implements socketio.Observer.
+func (m *Metrics) Broadcast(recipients int) {
+	m.messagesOut.Add(float64(recipients))
+	m.fanout.Observe(float64(recipients))
+}
+
+// Forwarded implements cluster.Observer.
+func (m *Metrics) Forwarded(transport string) { m.forwarded.WithLabelValues(transport).Inc() }
+
+// ForwardFailed implements cluster.Observer.
+func (m *Metrics) ForwardFailed() { m.forwardFails.Inc() }
+
+// PollHandedOff implements cluster.Observer.
+func (m *Metrics) PollHandedOff() { m.handoffs.Inc() }
