@@ -38,6 +38,8 @@ type options struct {
 	transports   string
 	logLevel     string
 	redis        string
+	nodeID       string
+	advertise    string
 
 	maxConnections    int
 	handshakeRate     float64
@@ -60,6 +62,8 @@ func run(args []string) error {
 	fs.StringVar(&o.corsOrigin, "cors-origin", "", "comma-separated browser origins allowed besides the server's own, or * (CHAT_CORS_ORIGIN)")
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "comma-separated transports to accept (CHAT_TRANSPORTS)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
+	fs.StringVar(&o.nodeID, "node-id", "", "with -redis: this node's name in the cluster, which starts every session id it hands out (default random) (CHAT_NODE_ID)")
+	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
 	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
@@ -80,6 +84,7 @@ func run(args []string) error {
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
 		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "redis": "REDIS_URL",
+		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE",
 	}); err != nil {
 		return err
 	}
@@ -109,6 +114,8 @@ func run(args []string) error {
 	srv, err := server.New(server.Config{
 		StaticDir: o.static,
 		RedisURL:  o.redis,
+		NodeID:    o.nodeID,
+		Advertise: o.advertise,
 		Logger:    log,
 		Limits: server.Limits{
 			MaxConnections:      o.maxConnections,

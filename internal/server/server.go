@@ -15,6 +15,8 @@ import (
 
 	"siogo/internal/chat"
 	"siogo/internal/clientbundle"
+	"siogo/internal/cluster"
+	"siogo/internal/metrics"
 	"siogo/internal/redisadapter"
 	"siogo/internal/socketio"
 	"siogo/static"
@@ -32,6 +34,16 @@ type Config struct {
 	// RedisURL, when set, makes the node one of a cluster sharing
 	// broadcasts and clientIDs through Redis, e.g. redis://host:6379/0.
 	RedisURL string
+	// NodeID names the node in a cluster (default random). Every session
+	// id starts with it, so that any node can forward a request to the
+	// session's owner and no balancer needs sticky sessions.
+	NodeID string
+	// Advertise is the host:port other nodes of a cluster reach this one
+	// at (default: derived from the listener's address).
+	Advertise string
+	// Metrics counts what the server does and serves /metrics (default:
+	// a new set).
+	Metrics *metrics.Metrics
 	// Limits bounds connections and handshake rates.
 	Limits Limits
 	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
@@ -51,6 +63,7 @@ type Server struct {
 	log     *slog.Logger
 	io      *socketio.Server
 	cluster *redisadapter.Cluster // nil on a single node
+	node    *cluster.Node         // nil on a single node
 	handler http.Handler
 }
 
@@ -84,6 +97,28 @@ func New(cfg Config) (*Server, error) {
 	if !clientbundle.Available() {
 		cfg.Logger.Warn(clientbundle.MissingMessage)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.Socket.Engine.Observer == nil {
+		cfg.Socket.Engine.Observer = cfg.Metrics
+	}
+	if cfg.Socket.Observer == nil {
+		cfg.Socket.Observer = cfg.Metrics
+	}
+	var node *cluster.Node
+	if cfg.RedisURL != "" {
+		node, err = cluster.New(cluster.Config{
+			NodeID:   cfg.NodeID,
+			Registry: cluster.NewRedisRegistry(cluster.NewPool(cfg.RedisURL)),
+			Observer: cfg.Metrics,
+			Logger:   cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Socket.Engine.NewID = node.NewSessionID
+	}
 	var cluster *redisadapter.Cluster
 	if cfg.RedisURL != "" {
 		// Connects in the background: with Redis down the node serves
@@ -98,6 +133,12 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		cfg.Metrics.AddCounterFunc(redisadapter.MetricReconnects,
+			"Times the Redis subscriber connection was re-established after being lost.", cluster.Reconnects)
+		cfg.Metrics.AddCounterFunc(redisadapter.MetricDropped,
+			"Messages for other nodes dropped because Redis was unreachable or too slow.", cluster.Dropped)
+		cfg.Metrics.AddCounterFunc(redisadapter.MetricMalformed,
+			"Messages from Redis skipped because they could not be decoded.", cluster.Malformed)
 		cfg.Socket.Adapter = cluster.AdapterFactory()
 		if cfg.IDs == nil {
 			cfg.IDs = cluster.IDs()
@@ -117,12 +158,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	io = socketio.NewServer(cfg.Socket)
 	chat.Register(io.Of("/"), cfg.IDs, cfg.Logger)
+	var endpoint http.Handler = io
+	if node != nil {
+		endpoint = node.Handler(io)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(r.URL.Path, "/socket.io/")
 		if rest == "" {
-			io.ServeHTTP(w, r)
+			endpoint.ServeHTTP(w, r)
 			return
 		}
 		if clientbundle.Handle(rest) {
@@ -150,8 +195,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	mux.Handle("/metrics", cfg.Metrics.Handler())
 	mux.Handle("/", page)
-	return &Server{cfg: cfg, log: cfg.Logger, io: io, cluster: cluster, handler: mux}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, io: io, cluster: cluster, node: node, handler: mux}, nil
 }
 
 // Handler returns the HTTP handler of the whole server.
@@ -178,6 +224,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:  s.cfg.IdleTimeout,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.node != nil {
+		advertise := s.cfg.Advertise
+		if advertise == "" {
+			var err error
+			if advertise, err = cluster.DefaultAdvertise(ln.Addr()); err != nil {
+				return err
+			}
+		}
+		if err := s.node.Start(ctx, advertise); err != nil {
+			return err
+		}
+		// Cut the polls and WebSockets this node carries for other
+		// nodes, so that the balancer moves them and shutdown does not
+		// wait for them.
+		hs.RegisterOnShutdown(s.node.Drain)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -198,6 +260,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if s.node != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if derr := s.node.Close(dctx); derr != nil {
+			s.log.Warn("cluster: cannot deregister", "err", derr)
+		}
 	}
 	return err
 }
