@@ -122,38 +122,6 @@ type chatLine struct {
 	Message  string `json:"message"`
 }
 
-// joinChat opens a session and joins "/": revision 4 asks with "40" and
-// gets "40{sid}", revision 3 is joined by the server ("40"). mode is
-// "polling", "websocket" or "upgrade" (polling, then upgraded once joined).
-func joinChat(ctx context.Context, endpoint string, protocol int, mode string, hc *http.Client) (*testutil.EIOClient, error) {
-	transport := mode
-	if mode == "upgrade" {
-		transport = "polling"
-	}
-	c, err := testutil.DialEIO(ctx, endpoint, protocol, transport, hc)
-	if err != nil {
-		return nil, err
-	}
-	if protocol == 4 {
-		if err := c.Send(ctx, "40"); err != nil {
-			return nil, err
-		}
-	}
-	p, err := c.Next(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("waiting for the connect reply: %w", err)
-	}
-	if s := string(p.Data); !(protocol == 3 && s == "0") && !(protocol == 4 && strings.HasPrefix(s, `0{"sid":`)) {
-		return nil, fmt.Errorf("connect reply %v", p)
-	}
-	if mode == "upgrade" {
-		if err := c.Upgrade(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
 func emitChat(ctx context.Context, c *testutil.EIOClient, text string) error {
 	b, _ := json.Marshal([]string{"serverReceiver", text})
 	return c.Send(ctx, "42"+string(b))
@@ -178,163 +146,13 @@ func nextLine(ctx context.Context, c *testutil.EIOClient) (chatLine, error) {
 	}
 }
 
-// expectClosed waits until the server has ended c's session: a close packet
-// or a 400 on polling, a close frame or EOF on WebSocket.
-func expectClosed(ctx context.Context, c *testutil.EIOClient) error {
-	if ws := c.WS(); ws != nil {
-		for {
-			_, _, err := ws.ReadMessage(ctx)
-			if err == nil {
-				continue
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return errors.New("the server kept the WebSocket open")
-			}
-			return nil
-		}
-	}
-	for {
-		resp, body, err := c.Get(ctx)
-		if err != nil {
-			return fmt.Errorf("GET: %w", err)
-		}
-		if resp.StatusCode == http.StatusBadRequest {
-			return nil
-		}
-		pkts, err := testutil.DecodeEIOPayload(c.Protocol, resp.Header.Get("Content-Type"), body)
-		if err != nil {
-			return err
-		}
-		for _, p := range pkts {
-			if p.Type == '1' {
-				return nil
-			}
-		}
-	}
-}
-
-// hostileCase opens its own session, misbehaves, and returns once the
-// server has closed that session (or an error saying it did not).
-type hostileCase struct {
-	name string
-	run  func(ctx context.Context, endpoint string) error
-}
-
-// afterJoin misbehaves with Socket.IO packets on a joined session.
-func afterJoin(protocol int, mode string, pkts ...testutil.EIOPacket) func(context.Context, string) error {
-	return func(ctx context.Context, endpoint string) error {
-		c, err := joinChat(ctx, endpoint, protocol, mode, nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		// Over polling, a packet that ends the session may make the POST
-		// itself fail; what counts is that the session ends.
-		c.SendPackets(ctx, pkts...)
-		return expectClosed(ctx, c)
-	}
-}
-
-func txt(s string) testutil.EIOPacket { return testutil.EIOPacket{Type: s[0], Data: []byte(s[1:])} }
-
-func binPkt(b ...byte) testutil.EIOPacket {
-	return testutil.EIOPacket{Type: '4', Data: b, Binary: true}
-}
-
-// rawPost misbehaves at the Engine.IO level with one POST body.
-func rawPost(protocol int, contentType, body string) func(context.Context, string) error {
-	return func(ctx context.Context, endpoint string) error {
-		c, err := testutil.DialEIO(ctx, endpoint, protocol, "polling", nil)
-		if err != nil {
-			return err
-		}
-		resp, b, err := c.Post(ctx, contentType, []byte(body))
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusBadRequest {
-			return fmt.Errorf("POST %q: %s %q, want 400", body, resp.Status, b)
-		}
-		return expectClosed(ctx, c)
-	}
-}
-
-// rawWS misbehaves at the WebSocket level on a fresh session.
-func rawWS(protocol int, send func(*testutil.WSConn)) func(context.Context, string) error {
-	return func(ctx context.Context, endpoint string) error {
-		c, err := testutil.DialEIO(ctx, endpoint, protocol, "websocket", nil)
-		if err != nil {
-			return err
-		}
-		defer c.WS().Close()
-		send(c.WS())
-		return expectClosed(ctx, c)
-	}
-}
-
-func hostileCases() []hostileCase {
-	var cases []hostileCase
-	add := func(name string, run func(context.Context, string) error) {
-		cases = append(cases, hostileCase{name, run})
-	}
-	// Socket.IO-level garbage, on every revision and transport.
-	sio := []struct {
-		name string
-		pkts []testutil.EIOPacket
-	}{
-		{"unknown type 4abc", []testutil.EIOPacket{txt("4abc")}},
-		{"event payload not an array", []testutil.EIOPacket{txt("42{}")}},
-		{"letters for an ack id", []testutil.EIOPacket{txt(`42abc["serverReceiver","x"]`)}},
-		{"reserved event name", []testutil.EIOPacket{txt(`42["disconnect"]`)}},
-		{"too many attachments", []testutil.EIOPacket{txt(`4511-["serverReceiver",{"_placeholder":true,"num":0}]`)}},
-		{"binary without a packet", []testutil.EIOPacket{binPkt(1, 2, 3)}},
-		{"text while attachments are due", []testutil.EIOPacket{txt(`451-["serverReceiver",{"_placeholder":true,"num":0}]`), txt(`42["serverReceiver","x"]`)}},
-		{"dangling placeholder", []testutil.EIOPacket{txt(`451-["serverReceiver",{"_placeholder":true,"num":7}]`), binPkt(9)}},
-		{"event for a namespace never joined", []testutil.EIOPacket{txt(`42/admin,["serverReceiver","x"]`)}},
-		{"connect error from a client", []testutil.EIOPacket{txt(`44{"message":"x"}`)}},
-		{"truncated JSON", []testutil.EIOPacket{txt(`42["serverReceiver","x"`)}},
-	}
-	for _, protocol := range []int{3, 4} {
-		for _, mode := range []string{"polling", "websocket"} {
-			for _, c := range sio {
-				add(fmt.Sprintf("EIO%d %s: %s", protocol, mode, c.name), afterJoin(protocol, mode, c.pkts...))
-			}
-			// Joining "/" twice: revision 3 is joined by the server already.
-			if protocol == 3 {
-				add(fmt.Sprintf("EIO3 %s: connect to / again", mode), afterJoin(protocol, mode, txt("40")))
-			} else {
-				add(fmt.Sprintf("EIO4 %s: connect to / again", mode), afterJoin(protocol, mode, txt("40")))
-			}
-		}
-	}
-	// Engine.IO-level garbage over polling.
-	add("EIO4 POST: unknown packet type", rawPost(4, "", "9"))
-	add("EIO4 POST: invalid UTF-8", rawPost(4, "", "42[\"serverReceiver\",\"\xff\"]"))
-	add("EIO4 POST: bad base64", rawPost(4, "", "b@@@"))
-	add("EIO4 POST: binary content type", rawPost(4, "application/octet-stream", "\x00\x01\xff4"))
-	add("EIO4 POST: empty packet", rawPost(4, "", "42[\"a\"]\x1e"))
-	add("EIO3 POST: bad length prefix", rawPost(3, "", "99:42[\"serverReceiver\",\"x\"]"))
-	add("EIO3 POST: invalid UTF-8", rawPost(3, "", "4:4\xff\xfe\xfd"))
-	add("EIO3 POST: bad binary form", rawPost(3, "application/octet-stream", "\x07\x07"))
-	// Engine.IO- and WebSocket-level garbage over WebSocket.
-	add("EIO4 WS: unknown packet type", rawWS(4, func(c *testutil.WSConn) { c.WriteText([]byte("9")) }))
-	add("EIO4 WS: invalid UTF-8", rawWS(4, func(c *testutil.WSConn) { c.WriteText([]byte("42[\"\xff\"]")) }))
-	add("EIO3 WS: binary of type 2", rawWS(3, func(c *testutil.WSConn) { c.WriteBinary([]byte{2, 1}) }))
-	add("EIO4 WS: unmasked frame", rawWS(4, func(c *testutil.WSConn) { c.WriteFrame(ws.NewTextFrame([]byte("40"))) }))
-	add("EIO4 WS: message over max payload", rawWS(4, func(c *testutil.WSConn) {
-		c.WriteText(append([]byte(`42["serverReceiver","`), bytes.Repeat([]byte("x"), 20000)...))
-	}))
-	add("EIO3 WS: bytes that are no frames", rawWS(3, func(c *testutil.WSConn) { c.Conn.Write([]byte("\x00\x00\x00\x00hello")) }))
-	return cases
-}
-
 // TestMalformedClientsDoNotDisturbChat runs every hostile case while three
 // well-behaved clients (one per transport mode and both revisions) chat;
 // the chatters must receive every line, in order, and each hostile session
 // must be closed by the server.
 func TestMalformedClientsDoNotDisturbChat(t *testing.T) {
-	s := startServer(t, Config{Socket: socketio.Options{Engine: engineio.Config{MaxPayload: 10000}}})
+	const maxPayload = 10000
+	s := startServer(t, Config{Socket: socketio.Options{Engine: engineio.Config{MaxPayload: maxPayload}}})
 	ctx := ctxFor(t, 60*time.Second)
 	type chatter struct {
 		name string
@@ -345,7 +163,7 @@ func TestMalformedClientsDoNotDisturbChat(t *testing.T) {
 		protocol int
 		mode     string
 	}{{4, "websocket"}, {3, "polling"}, {4, "upgrade"}} {
-		c, err := joinChat(ctx, s.eio, cfg.protocol, cfg.mode, nil)
+		c, err := testutil.JoinSIO(ctx, s.eio, cfg.protocol, cfg.mode, nil)
 		if err != nil {
 			t.Fatalf("EIO%d %s chatter: %v", cfg.protocol, cfg.mode, err)
 		}
@@ -353,17 +171,17 @@ func TestMalformedClientsDoNotDisturbChat(t *testing.T) {
 		chatters = append(chatters, chatter{fmt.Sprintf("EIO%d-%s", cfg.protocol, cfg.mode), c})
 	}
 
-	cases := hostileCases()
+	cases := testutil.HostileCases(maxPayload)
 	hostileDone := make(chan struct{})
 	var failures []string
 	go func() {
 		defer close(hostileDone)
 		for _, hc := range cases {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := hc.run(cctx, s.eio)
+			err := hc.Run(cctx, s.eio)
 			cancel()
 			if err != nil {
-				failures = append(failures, fmt.Sprintf("%s: %v", hc.name, err))
+				failures = append(failures, fmt.Sprintf("%s: %v", hc.Name, err))
 			}
 		}
 	}()
@@ -467,7 +285,7 @@ func TestNoLeaksAfterManyCycles(t *testing.T) {
 
 // cycle is one client's life: join, sometimes chat, leave.
 func cycle(ctx context.Context, endpoint string, protocol int, mode string, i int, hc *http.Client) error {
-	c, err := joinChat(ctx, endpoint, protocol, mode, hc)
+	c, err := testutil.JoinSIO(ctx, endpoint, protocol, mode, hc)
 	if err != nil {
 		return err
 	}
@@ -569,7 +387,7 @@ func TestUnknownSIDFlood(t *testing.T) {
 	}
 	t.Logf("%d unknown-sid requests refused in %v (%.0f/s)", total, elapsed, total/elapsed.Seconds())
 	// And the server still serves.
-	c, err := joinChat(ctx, s.eio, 4, "websocket", nil)
+	c, err := testutil.JoinSIO(ctx, s.eio, 4, "websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,14 +448,14 @@ func TestStalledRequestsAreCut(t *testing.T) {
 	})
 	t.Run("body", func(t *testing.T) {
 		t.Parallel()
-		c, err := joinChat(ctx, s.eio, 4, "polling", nil)
+		c, err := testutil.JoinSIO(ctx, s.eio, 4, "polling", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conn := rawConn(t, s.addr)
 		fmt.Fprintf(conn, "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n42[\"serverR", c.SID())
 		// A well-behaved client chats while the POST hangs.
-		other, err := joinChat(ctx, s.eio, 4, "websocket", nil)
+		other, err := testutil.JoinSIO(ctx, s.eio, 4, "websocket", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -679,7 +497,7 @@ func TestHandshakeFlood(t *testing.T) {
 	hc := pollingClient(t)
 	baseline := runtime.NumGoroutine()
 	ctx := ctxFor(t, 60*time.Second)
-	chat, err := joinChat(ctx, s.eio, 4, "websocket", nil)
+	chat, err := testutil.JoinSIO(ctx, s.eio, 4, "websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,10 +523,10 @@ func TestHandshakeFlood(t *testing.T) {
 					failed.Add(1)
 					continue
 				}
-				if ws := c.WS(); ws != nil {
+				if conn := c.WS(); conn != nil {
 					// Abandoned, but the TCP connection stays until the
 					// server gives up on the session.
-					t.Cleanup(func() { ws.Close() })
+					t.Cleanup(func() { conn.Close() })
 				}
 			}
 		}()
