@@ -56,9 +56,12 @@ type clusterDriver struct {
 	total        int                       // chat lines received by all clients
 	senderIDs    map[string]map[int64]bool // message sender (from the text) -> clientIDs seen
 	binary       map[string][]json.RawMessage
-	driverErrors []string
-	exited       bool
-	stderr       strings.Builder
+	questions    map[string][]json.RawMessage
+	// expectDisconnects stops waitFor from failing on disconnections.
+	expectDisconnects bool
+	driverErrors      []string
+	exited            bool
+	stderr            strings.Builder
 }
 
 func startClusterDriver(t *testing.T) *clusterDriver {
@@ -69,6 +72,7 @@ func startClusterDriver(t *testing.T) *clusterDriver {
 		t: t, cmd: cmd, changed: make(chan struct{}),
 		connected: map[string]bool{}, connectError: map[string]string{}, disconnected: map[string]string{},
 		received: map[string]map[string]int{}, senderIDs: map[string]map[int64]bool{}, binary: map[string][]json.RawMessage{},
+		questions: map[string][]json.RawMessage{},
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -148,6 +152,8 @@ func (d *clusterDriver) record(ev clusterEvent) {
 		}
 	case "bin":
 		d.binary[ev.ID] = append(d.binary[ev.ID], ev.Args)
+	case "question":
+		d.questions[ev.ID] = append(d.questions[ev.ID], ev.Args)
 	case "error":
 		d.driverErrors = append(d.driverErrors, ev.Message)
 	}
@@ -185,7 +191,7 @@ func (d *clusterDriver) waitFor(timeout time.Duration, desc string, cond func() 
 		switch {
 		case len(d.driverErrors) > 0:
 			problem = "driver: " + strings.Join(d.driverErrors, "; ")
-		case len(d.disconnected) > 0:
+		case len(d.disconnected) > 0 && !d.expectDisconnects:
 			problem = fmt.Sprintf("clients disconnected: %v", d.disconnected)
 		case d.exited:
 			problem = "driver exited: " + d.stderr.String()
@@ -686,5 +692,73 @@ func TestRedisNodeInterop(t *testing.T) {
 	}
 	if sse.MS >= 5000 {
 		t.Errorf("serverSideEmit took %d ms: it waited for the timeout", sse.MS)
+	}
+
+	// Node's socketsJoin reaches our sockets (its fetchSockets shows the
+	// room on every socket); a broadcast to the room, published on the
+	// room's own channel, then reaches them all. The wait matters for the
+	// Node.js node only: it applies its own join when the request comes
+	// back from Redis, so an emit right after the join can miss its own
+	// sockets.
+	getJSON(t, nodeURL+"/cluster/sockets-join?room=vip", &ok)
+	testutil.Eventually(t, clusterWait, func() bool {
+		var fetched []struct{ Rooms []string }
+		getJSON(t, nodeURL+"/cluster/fetch", &fetched)
+		in := 0
+		for _, s := range fetched {
+			for _, r := range s.Rooms {
+				if r == "vip" {
+					in++
+				}
+			}
+		}
+		return in == len(all)
+	}, "every socket to be in room vip")
+	roomMsg := "room|node|0"
+	getJSON(t, nodeURL+"/cluster/room-emit?room=vip&message="+url.QueryEscape(roomMsg), &ok)
+	d.waitFor(clusterWait, "the broadcast to the joined room", func() bool { return d.hasAll(all, []string{roomMsg}) })
+
+	// A broadcast with acknowledgements: every client, ours included,
+	// answers, and binary travels both ways.
+	var acks struct {
+		Error     *string `json:"error"`
+		Responses []struct {
+			ID   string `json:"id"`
+			Echo struct {
+				Type string `json:"type"`
+				Data []int  `json:"data"`
+			} `json:"echo"`
+		} `json:"responses"`
+		MS int `json:"ms"`
+	}
+	getJSON(t, nodeURL+"/cluster/emit-with-ack", &acks)
+	answered := map[string]bool{}
+	for _, r := range acks.Responses {
+		if r.Echo.Type == "Buffer" && fmt.Sprint(r.Echo.Data) == "[8]" {
+			answered[r.ID] = true
+		}
+	}
+	if acks.Error != nil || len(acks.Responses) != 3 || len(answered) != 3 {
+		t.Errorf("broadcast with ack: error %v, responses %+v after %d ms; want one per client, each with its Buffer", acks.Error, acks.Responses, acks.MS)
+	}
+	t.Logf("serverSideEmit answered in %d ms, the broadcast with acks in %d ms", sse.MS, acks.MS)
+	d.mu.Lock()
+	for _, c := range all {
+		if q := d.questions[c]; len(q) != 1 || string(q[0]) != `["q?",{"$bin":"07"}]` {
+			t.Errorf("%s got questions %s", c, q)
+		}
+	}
+	d.expectDisconnects = true
+	d.mu.Unlock()
+
+	// Node's disconnectSockets disconnects our clients too.
+	getJSON(t, nodeURL+"/cluster/disconnect", &ok)
+	d.waitFor(clusterWait, "every client to be disconnected", func() bool { return len(d.disconnected) == len(all) })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c, reason := range d.disconnected {
+		if reason != "io server disconnect" {
+			t.Errorf("%s disconnected with %q, want io server disconnect", c, reason)
+		}
 	}
 }

@@ -18,6 +18,9 @@
 //   {"ev":"msg","id":"a","clientID":0,"message":"..."}   one per clientReceiver
 //   {"ev":"bin","id":"a","args":[...]}                   one per "bin" event, Buffers as
 //                                                         {"$bin":"<hex>"}
+//   {"ev":"question","id":"a","args":[...]}              one per "question" event, which
+//                                                         is acknowledged with
+//                                                         {"id": "a", "echo": <Buffer 08>}
 //   {"ev":"error","message":"..."}                      a command the driver cannot run
 // End of stdin closes every client and exits.
 
@@ -68,6 +71,11 @@ function connect({ id, gen, mode, url }) {
   });
   socket.on('clientReceiver', (m) => send({ ev: 'msg', id, clientID: m && m.clientID, message: m && m.message }));
   socket.on('bin', (...args) => send({ ev: 'bin', id, args: encode(args) }));
+  socket.on('question', (...args) => {
+    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+    send({ ev: 'question', id, args: encode(args) });
+    if (ack) ack({ id, echo: Buffer.from([8]) });
+  });
 }
 
 function run(cmd) {

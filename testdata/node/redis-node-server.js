@@ -17,6 +17,14 @@
 //                                    {"clientID": -1, "message": M}
 //   GET /cluster/emit-binary         io.emit("bin", <Buffer 01 02 03>, {nested: <Buffer ff>}, "text")
 //   GET /cluster/count               the adapter's serverCount()
+//   GET /cluster/sockets-join?room=R io.socketsJoin(R)
+//   GET /cluster/room-emit?room=R&message=M
+//                                    io.to(R).emit("clientReceiver", {"clientID": -2, "message": M})
+//   GET /cluster/emit-with-ack       io.timeout(3000).emit("question", "q?", <Buffer 07>, ack):
+//                                    {"error": ..., "responses": [...], "ms": N}
+//   GET /cluster/disconnect          io.disconnectSockets()
+// The servers' own event "ping" (from serverSideEmit) is acknowledged with
+// {"node": true, "args": [...]}.
 
 const http = require('http');
 const { createClient } = require('redis');
@@ -81,6 +89,26 @@ async function main() {
     async count() {
       return { servers: await io.of('/').adapter.serverCount() };
     },
+    'sockets-join'(query) {
+      io.socketsJoin(query.get('room'));
+      return { ok: true };
+    },
+    'room-emit'(query) {
+      io.to(query.get('room')).emit('clientReceiver', { clientID: -2, message: query.get('message') });
+      return { ok: true };
+    },
+    'emit-with-ack'() {
+      const started = Date.now();
+      return new Promise((resolve) => {
+        io.timeout(3000).emit('question', 'q?', Buffer.from([7]), (err, responses) => {
+          resolve({ error: err ? err.message : null, responses, ms: Date.now() - started });
+        });
+      });
+    },
+    disconnect() {
+      io.disconnectSockets();
+      return { ok: true };
+    },
   };
 
   const server = http.createServer((req, res) => {
@@ -104,6 +132,10 @@ async function main() {
     } catch (err) {
       next(new Error(`chat: cannot allocate a client id: ${err.message}`));
     }
+  });
+  io.on('ping', (...args) => {
+    const ack = args.pop();
+    if (typeof ack === 'function') ack({ node: true, args });
   });
   io.on('connection', (socket) => {
     socket.on('serverReceiver', (message, ack) => {
