@@ -98,9 +98,25 @@ type wsMessage struct {
 // connect opens a client on n and returns it with its server-side socket.
 func (n *node) connect(t *testing.T) (*wsClient, *socketio.Socket) {
 	t.Helper()
+	c := dialWS(t, n.url)
+	select {
+	case s := <-n.sockets:
+		if string(s.ID()) != c.sid {
+			t.Fatalf("socket %s connected, want %s", s.ID(), c.sid)
+		}
+		return c, s
+	case <-time.After(waitTimeout):
+		t.Fatal("no socket connected on the server")
+		return nil, nil
+	}
+}
+
+// dialWS connects a client to the namespace "/" of the server at base.
+func dialWS(t *testing.T, base string) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	u := "ws" + strings.TrimPrefix(n.url, "http") + "/socket.io/?EIO=4&transport=websocket&token=abc"
+	u := "ws" + strings.TrimPrefix(base, "http") + "/socket.io/?EIO=4&transport=websocket&token=abc"
 	raw, br, _, err := ws.Dial(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -127,16 +143,7 @@ func (n *node) connect(t *testing.T) (*wsClient, *socketio.Socket) {
 	c.sid = sid.SID
 	conn.SetDeadline(time.Time{})
 	go c.readLoop()
-	select {
-	case s := <-n.sockets:
-		if string(s.ID()) != c.sid {
-			t.Fatalf("socket %s connected, want %s", s.ID(), c.sid)
-		}
-		return c, s
-	case <-time.After(waitTimeout):
-		t.Fatal("no socket connected on the server")
-		return nil, nil
-	}
+	return c
 }
 
 type bufferedConn struct {
