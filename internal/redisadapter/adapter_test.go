@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -550,5 +551,29 @@ func TestBadURL(t *testing.T) {
 			c.Close()
 			t.Errorf("New(%q) accepted", u)
 		}
+	}
+}
+
+func TestCloseSendsQueuedMessages(t *testing.T) {
+	r, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	cb, _ := b.connect(t)
+	// Hold every PUBLISH for a moment, so that the messages are still
+	// queued when the node closes.
+	conn, err := redis.DialURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("CLIENT", "PAUSE", 300, "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for i := 0; i < n; i++ {
+		a.io.Of("/").Emit("last", i)
+	}
+	a.cluster.Close()
+	for i := 0; i < n; i++ {
+		cb.expect(`2["last",` + strconv.Itoa(i) + `]`)
 	}
 }

@@ -109,6 +109,10 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	outbox chan outgoing
+	// closing asks the publisher to send what is queued and stop;
+	// published is closed when it has.
+	closing   chan struct{}
+	published chan struct{}
 
 	// mu guards the adapters and the live subscriber connection; every
 	// write to that connection happens under it.
@@ -164,14 +168,16 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		uid:      newUID(),
-		ctx:      ctx,
-		cancel:   cancel,
-		outbox:   make(chan outgoing, outboxSize),
-		adapters: make(map[string]*Adapter),
-		routes:   make(map[string]route),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		uid:       newUID(),
+		ctx:       ctx,
+		cancel:    cancel,
+		outbox:    make(chan outgoing, outboxSize),
+		closing:   make(chan struct{}),
+		published: make(chan struct{}),
+		adapters:  make(map[string]*Adapter),
+		routes:    make(map[string]route),
 	}
 	c.pool = &redis.Pool{
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
@@ -193,7 +199,7 @@ func New(cfg Config) (*Cluster, error) {
 		IdleTimeout: 4 * time.Minute,
 	}
 	c.ids = &IDAllocator{c: c, key: cfg.IDKey}
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go c.runPublisher()
 	go c.runSubscriber()
 	return c, nil
@@ -293,10 +299,18 @@ func (c *Cluster) withConn(ctx context.Context, f func(redis.Conn) error) error 
 	return err
 }
 
-// Close stops the subscriber and the publisher and closes the connections.
-// Messages not yet published are dropped.
+// flushTimeout bounds how long Close waits for queued messages to go out.
+const flushTimeout = 2 * time.Second
+
+// Close publishes what is still queued (waiting up to two seconds), then
+// stops the subscriber and closes the connections.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.closing)
+		select {
+		case <-c.published:
+		case <-time.After(flushTimeout):
+		}
 		c.cancel()
 		c.mu.Lock()
 		if c.psc != nil {
@@ -304,6 +318,7 @@ func (c *Cluster) Close() error {
 		}
 		c.mu.Unlock()
 		c.wg.Wait()
+		<-c.published
 		c.pool.Close()
 	})
 	return nil
@@ -333,11 +348,14 @@ func (c *Cluster) drop(n int, err error) {
 // into one round trip. It takes a pooled connection per batch, so no
 // connection is ever shared between goroutines.
 func (c *Cluster) runPublisher() {
-	defer c.wg.Done()
+	defer close(c.published)
 	batch := make([]outgoing, 0, maxBatch)
 	for {
 		select {
 		case <-c.ctx.Done():
+			return
+		case <-c.closing:
+			c.flush(batch)
 			return
 		case m := <-c.outbox:
 			batch = append(batch[:0], m)
@@ -353,6 +371,26 @@ func (c *Cluster) runPublisher() {
 		}
 		c.publishBatch(batch)
 		clear(batch)
+	}
+}
+
+// flush publishes whatever is left in the outbox.
+func (c *Cluster) flush(batch []outgoing) {
+	for {
+		batch = batch[:0]
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-c.outbox:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 || c.ctx.Err() != nil {
+			return
+		}
+		c.publishBatch(batch)
 	}
 }
 
