@@ -534,6 +534,14 @@ func (c *Cluster) subscribeOnce(onUp func()) error {
 	go c.pingLoop(psc, stopPing)
 
 	up := false
+	c.mu.Lock()
+	nothingToConfirm := c.pendingSub == 0
+	c.mu.Unlock()
+	if nothingToConfirm { // no namespace yet
+		up = true
+		c.subscribed.Store(true)
+		onUp()
+	}
 	readTimeout := 3 * c.cfg.HealthInterval
 	for {
 		switch m := psc.ReceiveWithTimeout(readTimeout).(type) {
