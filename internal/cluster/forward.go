@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -119,13 +120,17 @@ func (n *Node) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = t.addr
 	// The owner checks browser origins against the Host the client used.
 	pr.Out.Host = pr.In.Host
-	in := pr.In.Header
-	pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
-	pr.SetXForwarded()
-	// Keep what the balancer said about the client's side.
-	for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := in.Get(h); v != "" {
-			pr.Out.Header.Set(h, v)
+	// The forwarding node is not a hop the owner should see: it gets the
+	// X-Forwarded-* headers as the balancer sent them, or, without a
+	// balancer, the client's own address.
+	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := pr.In.Header.Values(h); len(v) > 0 {
+			pr.Out.Header[h] = v
+		}
+	}
+	if len(pr.In.Header.Values("X-Forwarded-For")) == 0 {
+		if host, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+			pr.Out.Header.Set("X-Forwarded-For", host)
 		}
 	}
 	pr.Out.Header.Set(HeaderForwardedBy, n.id)
