@@ -1,0 +1,137 @@
+'use strict';
+// Cluster client: real socket.io clients of several generations connect to
+// the chat through the balancer and stay connected, reconnecting by
+// themselves as the chat page does. The Go test drives them with JSON
+// commands on stdin and asserts on the JSON events they print on stdout, one
+// per line; this script decides nothing.
+//
+//   node testdata/node/cluster-client.js --url BALANCER_URL --clients 4:polling,4:default,2:polling
+//
+// --clients lists one GENERATION:MODE per client: generation 2 is
+// socket.io-client 2.x, 4 is 4.x; mode polling keeps the client on HTTP
+// long-polling, default lets it upgrade to WebSocket.
+//
+// Commands:
+//   {"cmd":"send","client":I,"text":T}  emit serverReceiver T with an ack
+//   {"cmd":"quiet"}  answer {"ev":"quiet"} once no client has anything on
+//                    the wire but its pending poll: no POST, no frame, no
+//                    buffered packet
+//   {"cmd":"exit"}   disconnect everyone and exit
+// Events:
+//   {"ev":"connect","client":I,"sid":S,"transport":T}   (again on reconnect)
+//   {"ev":"upgrade","client":I,"sid":S}
+//   {"ev":"disconnect","client":I,"reason":R}
+//   {"ev":"connect_error","client":I,"error":E}
+//   {"ev":"ack","client":I,"text":T,"clientID":N}
+//   {"ev":"recv","client":I,"clientID":N,"message":T}
+//   {"ev":"quiet"}
+
+const readline = require('readline');
+
+const PACKAGES = { 2: 'sio-client-2', 4: 'socket.io-client' };
+
+function out(ev) {
+  process.stdout.write(JSON.stringify(ev) + '\n');
+}
+
+function die(msg) {
+  process.stderr.write(`cluster-client: ${msg}\n`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+let url;
+let specs;
+for (let i = 0; i < args.length; i += 2) {
+  if (args[i] === '--url') url = args[i + 1];
+  else if (args[i] === '--clients') specs = args[i + 1];
+  else die(`unknown flag ${args[i]}`);
+}
+if (!url || !specs) die('need --url and --clients');
+
+const clients = specs.split(',').map((spec, index) => {
+  const [gen, mode] = spec.split(':');
+  if (!PACKAGES[gen] || !['polling', 'default'].includes(mode)) die(`bad client ${spec}`);
+  const io = require(PACKAGES[gen]);
+  const options = {
+    forceNew: true,
+    reconnection: true,
+    // Reconnect promptly: the test waits for it.
+    reconnectionDelay: 200,
+    reconnectionDelayMax: 1000,
+    randomizationFactor: 0.2,
+    timeout: 5000,
+  };
+  if (mode === 'polling') options.transports = ['polling'];
+  const socket = io(url, options);
+  const c = { index, socket };
+  const engine = () => socket.io.engine;
+  const sid = () => (engine() ? engine().id : null);
+
+  // Each reconnection makes a new engine; watch each one's upgrade.
+  const watchEngine = () => {
+    const e = engine();
+    if (!e || e.watched) return;
+    e.watched = true;
+    e.on('upgrade', () => out({ ev: 'upgrade', client: index, sid: e.id }));
+  };
+  socket.io.on('open', watchEngine);
+  watchEngine();
+
+  socket.on('connect', () => {
+    watchEngine();
+    out({ ev: 'connect', client: index, sid: sid(), transport: engine().transport.name });
+  });
+  socket.on('disconnect', (reason) => out({ ev: 'disconnect', client: index, reason: String(reason) }));
+  socket.on('connect_error', (err) => out({ ev: 'connect_error', client: index, error: String(err && err.message ? err.message : err) }));
+  socket.on('clientReceiver', (msg) => out({ ev: 'recv', client: index, clientID: msg.clientID, message: msg.message }));
+  return c;
+});
+
+// quiet holds when nothing but a pending poll is on the wire.
+function quiet() {
+  return clients.every(({ socket }) => {
+    const e = socket.io.engine;
+    return socket.connected && e && e.writeBuffer.length === 0 && e.transport && e.transport.writable &&
+      (socket.sendBuffer || []).length === 0;
+  });
+}
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (err) {
+    die(`bad command ${line}`);
+  }
+  switch (cmd.cmd) {
+    case 'send': {
+      const c = clients[cmd.client];
+      if (!c) die(`no client ${cmd.client}`);
+      c.socket.emit('serverReceiver', cmd.text, (res) => {
+        out({ ev: 'ack', client: cmd.client, text: cmd.text, clientID: res && res.clientID });
+      });
+      break;
+    }
+    case 'quiet': {
+      // The clients' state changes without an event of its own when a
+      // request completes, so look every few milliseconds.
+      const timer = setInterval(() => {
+        if (quiet()) {
+          clearInterval(timer);
+          out({ ev: 'quiet' });
+        }
+      }, 5);
+      break;
+    }
+    case 'exit':
+      for (const { socket } of clients) socket.disconnect();
+      process.stdout.write('', () => process.exit(0));
+      break;
+    default:
+      die(`unknown command ${cmd.cmd}`);
+  }
+});
+rl.on('close', () => process.exit(0));
