@@ -9,11 +9,14 @@ package integration
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -452,6 +455,11 @@ func TestClusterBehindBalancer(t *testing.T) {
 		connected[i].polling3 = sumMetric(m, "siogo_connected_clients", `transport="polling"`, `protocol="3"`)
 		connected[i].polling4 = sumMetric(m, "siogo_connected_clients", `transport="polling"`, `protocol="4"`)
 		connected[i].websocket4 = sumMetric(m, "siogo_connected_clients", `transport="websocket"`, `protocol="4"`)
+		for _, name := range []string{"siogo_redis_reconnects_total", "siogo_send_queue_drops_total", "siogo_broadcast_recipients_count", "siogo_messages_out_total"} {
+			if _, ok := m[name]; !ok {
+				t.Errorf("node %s: /metrics lacks %s", c.ids[i], name)
+			}
+		}
 		if in := sumMetric(m, "siogo_messages_in_total"); in == 0 && sumMetric(m, "siogo_sessions_opened_total") > 0 {
 			t.Errorf("node %s owns sessions but counted no packets in", c.ids[i])
 		}
@@ -539,7 +547,7 @@ func TestClusterNodeLoss(t *testing.T) {
 				others = append(others, i)
 			}
 		}
-		t.Logf("%s node %s; it owns clients %v; affected %v; unaffected %v", how, c.ids[victim], owned[victim], keys(affected), others)
+		t.Logf("%s node %s; it owns clients %v; affected %v; unaffected %v", how, c.ids[victim], owned[victim], sortedKeys(affected), others)
 
 		stop(c.nodes[victim])
 		alive = slices.DeleteFunc(alive, func(k int) bool { return k == victim })
@@ -646,11 +654,122 @@ func TestClusterNodeLoss(t *testing.T) {
 	})
 }
 
-func keys(m map[int]bool) []int {
-	var out []int
+// sortedKeys returns the keys of a set in order.
+func sortedKeys[K cmp.Ordered](m map[K]bool) []K {
+	var out []K
 	for k := range m {
 		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// TestClusterScript runs scripts/cluster.sh (`make cluster`) on free ports:
+// it brings up Redis, three nodes and nginx, the balancer spreads
+// handshakes over the three nodes, and one SIGINT (Ctrl-C) stops it all.
+func TestClusterScript(t *testing.T) {
+	ports := freePorts(t, 5)
+	cmd := exec.Command("scripts/cluster.sh")
+	cmd.Dir = testutil.RepoRoot(t)
+	cmd.Env = append(os.Environ(),
+		"CHATSERVER="+testutil.Binary(t, "chatserver"),
+		fmt.Sprintf("PORT=%d", ports[0]),
+		fmt.Sprintf("NODE_PORTS=%d %d %d", ports[1], ports[2], ports[3]),
+		fmt.Sprintf("REDIS_PORT=%d", ports[4]),
+	)
+	var out strings.Builder
+	var mu sync.Mutex
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if !signalled && strings.Contains(sc.Text(), "cluster: ready on") {
+				signalled = true
+				close(ready)
+			}
+		}
+	}()
+	go func() {
+		done <- cmd.Wait()
+		pw.Close()
+	}()
+	logs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("cluster.sh exited (%v) before it was ready:\n%s", err, logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("cluster.sh not ready after 60 s:\n%s", logs())
+	}
+
+	owners := map[string]bool{}
+	for range 3 {
+		cl, err := testutil.DialEIO(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/socket.io/", ports[0]), 4, "polling", nil)
+		if err != nil {
+			t.Fatalf("handshake through the balancer: %v\n%s", err, logs())
+		}
+		owners[owner(cl.SID())] = true
+	}
+	if len(owners) != 3 {
+		t.Errorf("three handshakes in a row went to nodes %v, want node1, node2 and node3 in turn", sortedKeys(owners))
+	}
+
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("cluster.sh exited with %v after Ctrl-C:\n%s", err, logs())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cluster.sh still running 30 s after Ctrl-C:\n%s", logs())
+	}
+	if !strings.Contains(logs(), "cluster: stopped") {
+		t.Errorf("cluster.sh did not report stopping:\n%s", logs())
+	}
+	// Nothing it started is left listening.
+	for _, p := range ports {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			c.Close()
+			t.Errorf("port %d still accepts connections after the cluster stopped", p)
+		}
+	}
 }
