@@ -14,8 +14,9 @@
 // alive when the node in the middle goes away (killed, or drained on
 // shutdown): the balancer retries the poll on another node, and that retry
 // takes over the pending poll instead of finding the session closed. So
-// losing a node only disconnects the clients whose sessions it owned, plus
-// those whose WebSocket it was carrying.
+// losing a node only disconnects the clients whose sessions it owned, those
+// whose WebSocket it was carrying, and any client with a POST in flight
+// through it, which no balancer can safely replay.
 package cluster
 
 import (
