@@ -23,6 +23,7 @@ type Adapter struct {
 	nsp *socketio.Namespace
 
 	channel                 string // socket.io#<nsp>#
+	pattern                 string // channel, glob-escaped, then *
 	requestChannel          string // socket.io-request#<nsp>#
 	responseChannel         string // socket.io-response#<nsp>#
 	specificResponseChannel string // socket.io-response#<nsp>#<uid>#
@@ -46,6 +47,7 @@ func (c *Cluster) newAdapter(nsp *socketio.Namespace) *Adapter {
 		handlers:        make(map[string]func(*ServerSideEvent)),
 	}
 	a.specificResponseChannel = a.responseChannel + c.uid + "#"
+	a.pattern = globEscaper.Replace(a.channel) + "*"
 	c.register(a)
 	return a
 }
@@ -89,8 +91,15 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
+// globEscaper keeps a namespace name such as "/a*" from widening the
+// subscription pattern to other namespaces' channels.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
 // onBroadcast handles a message from a broadcast channel.
 func (a *Adapter) onBroadcast(channel string, data []byte) error {
+	if !strings.HasPrefix(channel, a.channel) {
+		return nil
+	}
 	room := ""
 	if len(channel) > len(a.channel) {
 		room = channel[len(a.channel) : len(channel)-1]

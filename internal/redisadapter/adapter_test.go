@@ -99,7 +99,7 @@ type wsMessage struct {
 // connect opens a client on n and returns it with its server-side socket.
 func (n *node) connect(t *testing.T) (*wsClient, *socketio.Socket) {
 	t.Helper()
-	c := dialWS(t, n.url)
+	c := dialWS(t, n.url, "/")
 	select {
 	case s := <-n.sockets:
 		if string(s.ID()) != c.sid {
@@ -112,8 +112,8 @@ func (n *node) connect(t *testing.T) (*wsClient, *socketio.Socket) {
 	}
 }
 
-// dialWS connects a client to the namespace "/" of the server at base.
-func dialWS(t *testing.T, base string) *wsClient {
+// dialWS connects a client to a namespace of the server at base.
+func dialWS(t *testing.T, base, nsp string) *wsClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -134,13 +134,17 @@ func dialWS(t *testing.T, base string) *wsClient {
 	if err != nil || len(open) == 0 || open[0] != '0' {
 		t.Fatalf("handshake: %q, %v", open, err)
 	}
-	c.write("40")
+	prefix := "40"
+	if nsp != "/" {
+		prefix += nsp + ","
+	}
+	c.write(prefix)
 	reply, err := wsutil.ReadServerText(conn)
-	if err != nil || !strings.HasPrefix(string(reply), `40{"sid":"`) {
+	if err != nil || !strings.HasPrefix(string(reply), prefix+`{"sid":"`) {
 		t.Fatalf("connect: %q, %v", reply, err)
 	}
 	var sid struct{ SID string }
-	json.Unmarshal(reply[2:], &sid)
+	json.Unmarshal(reply[len(prefix):], &sid)
 	c.sid = sid.SID
 	conn.SetDeadline(time.Time{})
 	go c.readLoop()
@@ -576,4 +580,22 @@ func TestCloseSendsQueuedMessages(t *testing.T) {
 	for i := 0; i < n; i++ {
 		cb.expect(`2["last",` + strconv.Itoa(i) + `]`)
 	}
+}
+
+// TestNamespacesStayApart checks that a namespace whose name is a glob
+// pattern gets its own broadcasts and no one else's.
+func TestNamespacesStayApart(t *testing.T) {
+	_, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	for _, n := range nodes {
+		n.io.Of("/a*")
+		n.io.Of("/ab")
+	}
+	waitSubscribed(t, a, b)
+	star := dialWS(t, b.url, "/a*")
+	ab := dialWS(t, b.url, "/ab")
+	a.io.Of("/ab").Emit("for-ab")
+	a.io.Of("/a*").Emit("for-star")
+	ab.expect(`2/ab,["for-ab"]`)
+	star.expect(`2/a*,["for-star"]`)
 }

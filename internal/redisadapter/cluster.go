@@ -594,7 +594,7 @@ func (c *Cluster) subscribeLocked(a *Adapter) error {
 		return nil
 	}
 	c.pendingSub += 4
-	if err := c.psc.Conn.Send("PSUBSCRIBE", a.channel+"*"); err != nil {
+	if err := c.psc.Conn.Send("PSUBSCRIBE", a.pattern); err != nil {
 		return err
 	}
 	return c.psc.Subscribe(a.requestChannel, a.responseChannel, a.specificResponseChannel)
@@ -603,7 +603,7 @@ func (c *Cluster) subscribeLocked(a *Adapter) error {
 // register adds a namespace's adapter and subscribes to its channels.
 func (c *Cluster) register(a *Adapter) {
 	c.routesMu.Lock()
-	c.routes[a.channel+"*"] = route{a, 'b'}
+	c.routes[a.pattern] = route{a, 'b'}
 	c.routes[a.requestChannel] = route{a, 'q'}
 	c.routes[a.responseChannel] = route{a, 's'}
 	c.routes[a.specificResponseChannel] = route{a, 's'}
@@ -622,7 +622,7 @@ func (c *Cluster) register(a *Adapter) {
 // unregister removes a namespace's adapter and its subscriptions.
 func (c *Cluster) unregister(a *Adapter) {
 	c.routesMu.Lock()
-	delete(c.routes, a.channel+"*")
+	delete(c.routes, a.pattern)
 	delete(c.routes, a.requestChannel)
 	delete(c.routes, a.responseChannel)
 	delete(c.routes, a.specificResponseChannel)
@@ -631,7 +631,7 @@ func (c *Cluster) unregister(a *Adapter) {
 	defer c.mu.Unlock()
 	delete(c.adapters, a.nsp.Name())
 	if c.psc != nil {
-		c.psc.PUnsubscribe(a.channel + "*")
+		c.psc.PUnsubscribe(a.pattern)
 		c.psc.Unsubscribe(a.requestChannel, a.responseChannel, a.specificResponseChannel)
 	}
 }

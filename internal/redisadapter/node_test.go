@@ -74,7 +74,7 @@ func TestRequestsAnsweredByNodeJS(t *testing.T) {
 	}, "the Node.js node to subscribe")
 
 	ca, sa := a.connect(t)
-	cn := dialWS(t, nodeURL)
+	cn := dialWS(t, nodeURL, "/")
 
 	rooms, err := a.adapter().AllRooms(ctx)
 	if err != nil {
