@@ -532,6 +532,41 @@ func metricValue(t *testing.T, n *testutil.Server, name string) string {
 	return ""
 }
 
+// TestRedisDownAtStart starts a node (configured through REDIS_URL) while
+// Redis is down: it serves, says why it is not ready and keeps retrying,
+// and becomes ready once Redis is up.
+func TestRedisDownAtStart(t *testing.T) {
+	r := testutil.StartRedis(t)
+	r.Kill()
+	t.Setenv("REDIS_URL", r.URL())
+	n := testutil.Start(t, "chatserver")
+	t.Cleanup(func() { checkNodeLogs(t, n) })
+	waitReady(t, n, http.StatusServiceUnavailable)
+	resp, err := http.Get(n.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz = %d while Redis is down, want 200", resp.StatusCode)
+	}
+	testutil.Eventually(t, clusterWait, func() bool {
+		return strings.Count(n.Logs(), "cannot reach Redis") >= 2
+	}, "the node to log its retries:\n%s", n.Logs())
+	if !strings.Contains(n.Logs(), "connection refused") {
+		t.Errorf("the log does not say why Redis is unreachable:\n%s", n.Logs())
+	}
+
+	r.StartAgain()
+	waitReady(t, n, http.StatusOK)
+	d := startClusterDriver(t)
+	d.connect(clusterClient{"c", 4, "websocket", n.URL()})
+	ids := d.exchange("late-redis", []string{"c"}, []string{"c"}, 2)
+	if ids["c"] != 0 {
+		t.Errorf("first clientID %d, want 0", ids["c"])
+	}
+}
+
 // startNodeServer runs testdata/node/redis-node-server.js and returns its
 // base URL.
 func startNodeServer(t *testing.T, redisURL string) string {
