@@ -114,8 +114,10 @@ type Cluster struct {
 	closing   chan struct{}
 	published chan struct{}
 
-	// mu guards the adapters and the live subscriber connection; every
-	// write to that connection happens under it.
+	// mu guards the adapters and the live subscriber connection. redigo
+	// allows one reader and one writer on a connection at a time: the
+	// subscriber goroutine is its only reader, and every write to it
+	// (subscriptions, health pings) happens under mu.
 	mu         sync.Mutex
 	adapters   map[string]*Adapter // by namespace
 	psc        *redis.PubSubConn
