@@ -6,7 +6,7 @@ BUNDLE    := internal/clientbundle/dist
 CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
 
-.PHONY: run test setup deps bundle vet build clean
+.PHONY: run test setup deps bundle vet build clean cluster bench
 
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
@@ -36,6 +36,15 @@ vet:
 
 build: bundle
 	$(GO) build -o bin/ ./cmd/...
+
+# Three nodes, Redis and nginx round robin on http://127.0.0.1:3000/, no Docker.
+cluster: bundle
+	scripts/cluster.sh $(ARGS)
+
+# Our server beside the reference Node.js server, side by side; writes
+# bench/RESULTS.md and bench/results.png.
+bench: setup
+	scripts/bench.sh $(ARGS)
 
 clean:
 	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES))
