@@ -324,7 +324,7 @@ func TestPollingBinaryForms(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	t.Run("EIO4 server pings", func(t *testing.T) {
-		e := startEcho(t, Config{PingInterval: 50 * time.Millisecond, PingTimeout: 400 * time.Millisecond})
+		e := startEcho(t, Config{PingInterval: 50 * time.Millisecond, PingTimeout: time.Second})
 		c := e.dial(t, 4, "polling")
 		ctx := testCtx(t)
 		for range 3 {
@@ -342,7 +342,7 @@ func TestHeartbeat(t *testing.T) {
 		}
 	})
 	t.Run("EIO3 client pings", func(t *testing.T) {
-		e := startEcho(t, Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+		e := startEcho(t, Config{PingInterval: 500 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
 		c := e.dial(t, 3, "polling")
 		ctx := testCtx(t)
 		for _, data := range []string{"", "probe", "x"} {

@@ -430,7 +430,7 @@ func TestStalledRequestsAreCut(t *testing.T) {
 		ReadTimeout:       time.Second,
 		Socket: socketio.Options{Engine: engineio.Config{
 			PingInterval: 100 * time.Millisecond,
-			PingTimeout:  100 * time.Millisecond,
+			PingTimeout:  500 * time.Millisecond,
 		}},
 	}
 	s := startServer(t, cfg)
@@ -492,7 +492,7 @@ func firstLine(s string) string {
 func TestHandshakeFlood(t *testing.T) {
 	s := startServer(t, Config{Socket: socketio.Options{
 		ConnectTimeout: 300 * time.Millisecond,
-		Engine:         engineio.Config{PingInterval: 200 * time.Millisecond, PingTimeout: 200 * time.Millisecond},
+		Engine:         engineio.Config{PingInterval: 200 * time.Millisecond, PingTimeout: time.Second},
 	}})
 	hc := pollingClient(t)
 	baseline := runtime.NumGoroutine()
