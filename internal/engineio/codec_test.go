@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
+
+	"siogo/internal/testutil"
 )
 
 // The rows below are the wire examples of the protocol notes (and captures
@@ -229,7 +231,7 @@ func TestWebSocketFrames(t *testing.T) {
 		if err := writeFrames(&buf, c.protocol, []Packet{c.pkt}); err != nil {
 			t.Fatal(err)
 		}
-		f, err := ws.ReadFrame(&buf)
+		f, err := testutil.ReadFrame(&buf, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -492,7 +492,7 @@ func (c *WSConn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
 	for {
-		f, err := ws.ReadFrame(c)
+		f, err := ReadFrame(c, maxFrame)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -524,6 +524,29 @@ func (c *WSConn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
 			return op, msg, nil
 		}
 	}
+}
+
+// maxFrame bounds one frame the test client accepts.
+const maxFrame = 64 << 20
+
+// ReadFrame reads one whole frame, refusing one that announces more than max
+// bytes, and unmasks its payload.
+func ReadFrame(r io.Reader, max int64) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > max {
+		return ws.Frame{}, fmt.Errorf("frame of %d bytes, over the %d-byte limit", h.Length, max)
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Masked {
+		ws.Cipher(payload, h.Mask, 0)
+	}
+	return ws.Frame{Header: h, Payload: payload}, nil
 }
 
 // WriteText sends one text message.
