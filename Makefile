@@ -6,7 +6,7 @@ BUNDLE    := internal/clientbundle/dist
 CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
 
-.PHONY: run test setup deps bundle vet build clean cluster bench
+.PHONY: run test setup deps bundle vet build clean cluster bench fuzz
 
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
@@ -45,6 +45,24 @@ cluster: bundle
 # bench/RESULTS.md and bench/results.png.
 bench: setup
 	scripts/bench.sh $(ARGS)
+
+# Each decoder's fuzz target in turn, FUZZTIME each, one worker.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	internal/engineio:FuzzDecodePayloadV4 \
+	internal/engineio:FuzzDecodePayloadV3Text \
+	internal/engineio:FuzzDecodePayloadV3Binary \
+	internal/engineio:FuzzFrameReader \
+	internal/socketio:FuzzDecodeText \
+	internal/socketio:FuzzDecoder \
+	internal/redisadapter:FuzzDecodeMessage
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg/; \
+	done
 
 clean:
 	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES))

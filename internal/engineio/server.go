@@ -38,6 +38,8 @@ type Config struct {
 	// exceeding it (beyond a burst of one second's worth) is disconnected.
 	// Zero means no limit.
 	MaxPacketsPerSecond int
+	// ReadTimeout bounds the arrival of one polling POST body (default 30s).
+	ReadTimeout time.Duration
 	// WriteTimeout bounds one WebSocket write batch (default 10s).
 	WriteTimeout time.Duration
 	// AllowedOrigins lists the browser origins allowed to connect besides
@@ -87,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueuedPackets <= 0 {
 		c.MaxQueuedPackets = 8192
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

@@ -143,7 +143,7 @@ func (s *Session) sendPing() {
 	s.Send(Packet{Type: PacketPing})
 }
 
-func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", false) }
+func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", closeDrop) }
 
 // onHeartbeat handles a ping (EIO3) or pong (EIO4) from the client. A
 // heartbeat in the wrong direction closes the session, as the reference
@@ -151,7 +151,7 @@ func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", false) }
 func (s *Session) onHeartbeat(p Packet) {
 	cfg := &s.srv.cfg
 	if (p.Type == PacketPing) != (s.protocol == 3) {
-		s.closeWith("invalid heartbeat direction", false)
+		s.closeWith("invalid heartbeat direction", closeDrop)
 		return
 	}
 	s.mu.Lock()
@@ -188,7 +188,7 @@ func (s *Session) Send(pkts ...Packet) error {
 		}
 		// Closed from another goroutine: the caller may be in the middle
 		// of a broadcast, and the close runs the upper layer's handlers.
-		go s.closeWith("send queue full", false)
+		go s.closeWith("send queue full", closeDrop)
 		return ErrQueueFull
 	}
 	if s.queue == nil {
@@ -250,11 +250,24 @@ func (s *Session) releaseBatch(batch []Packet) {
 
 // Close ends the session from the server side. Queued packets are still
 // written, then the client is told the session is over.
-func (s *Session) Close(reason string) { s.closeWith(reason, true) }
+func (s *Session) Close(reason string) { s.closeWith(reason, closeFlush) }
 
-// closeWith ends the session. graceful sessions flush their queue and send
-// the transport's close signal; the others drop the connection.
-func (s *Session) closeWith(reason string, graceful bool) {
+// closeMode says how a session ends.
+type closeMode int
+
+const (
+	// closeFlush writes what is queued, then the transport's close signal.
+	closeFlush closeMode = iota
+	// closeDrop drops the connection; a polling client still gets a close
+	// packet on its next poll.
+	closeDrop
+	// closeByPeer ends a session the client closed: a waiting poll is
+	// answered with a noop.
+	closeByPeer
+)
+
+// closeWith ends the session.
+func (s *Session) closeWith(reason string, mode closeMode) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -271,17 +284,20 @@ func (s *Session) closeWith(reason string, graceful bool) {
 	transport := s.transport
 	ws := s.ws
 	h := s.handler
+	lingering := false
 	if ws != nil && !s.upgrading {
-		if !graceful {
+		if mode == closeFlush {
+			s.kickWriterLocked()
+		} else {
 			s.queue = nil
 			ws.Close()
-		} else {
-			s.kickWriterLocked()
 		}
 	} else {
 		// A polling client learns of the end from a close packet, which
 		// the pending or next poll delivers.
-		s.queue = append(s.queue, Packet{Type: PacketClose})
+		if mode != closeByPeer {
+			s.queue = append(s.queue, Packet{Type: PacketClose})
+		}
 		if ws != nil {
 			// A probing WebSocket that never finished the upgrade.
 			ws.Close()
@@ -290,10 +306,19 @@ func (s *Session) closeWith(reason string, graceful bool) {
 		case s.pollWake <- struct{}{}:
 		default:
 		}
+		// A server-side close with no poll waiting keeps the session
+		// findable until the next poll has collected the rest of the
+		// queue, or for a ping timeout at most. Sessions ended by an
+		// error are gone at once: their next request gets 400.
+		lingering = mode == closeFlush && !s.polling
 	}
 	s.mu.Unlock()
 
-	s.srv.remove(s)
+	if lingering {
+		time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.srv.remove(s) })
+	} else {
+		s.srv.remove(s)
+	}
 	if obs := s.srv.cfg.Observer; obs != nil {
 		obs.SessionClosed(transport, s.protocol, reason)
 	}
@@ -338,7 +363,7 @@ func (s *Session) onPacket(p Packet) {
 		if obs := s.srv.cfg.Observer; obs != nil {
 			obs.PacketRateExceeded()
 		}
-		s.closeWith("packet rate limit exceeded", false)
+		s.closeWith("packet rate limit exceeded", closeDrop)
 		return
 	}
 	switch p.Type {
@@ -351,6 +376,6 @@ func (s *Session) onPacket(p Packet) {
 	case PacketPing, PacketPong:
 		s.onHeartbeat(p)
 	case PacketClose:
-		s.closeWith("transport close", true)
+		s.closeWith("transport close", closeByPeer)
 	}
 }

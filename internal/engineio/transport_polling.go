@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -17,7 +18,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.polling {
 		s.mu.Unlock()
-		s.closeWith("overlap from client", false)
+		s.closeWith("overlap from client", closeDrop)
 		writeError(w, codeBadRequest)
 		return
 	}
@@ -30,17 +31,22 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
 			s.polling = false
 			s.mu.Unlock()
-			s.closeWith("poll connection closed prematurely", false)
+			s.closeWith("poll connection closed prematurely", closeDrop)
 			return
 		}
 		s.mu.Lock()
 	}
 	batch := s.takeQueueLocked()
 	// A probing WebSocket is waiting for this poll to end: a noop lets the
-	// client pause polling and finish the upgrade.
-	noop := s.upgrading || s.transport != TransportPolling
+	// client pause polling and finish the upgrade. A poll ended by the
+	// client's own close packet gets a noop too.
+	closed := s.closed
+	noop := s.upgrading || s.transport != TransportPolling || (closed && len(batch) == 0)
 	s.polling = false
 	s.mu.Unlock()
+	if closed {
+		s.srv.remove(s)
+	}
 
 	if noop {
 		batch = append(batch, Packet{Type: PacketNoop})
@@ -82,14 +88,14 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []Packet, releas
 func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	binary := r.Header.Get("Content-Type") == "application/octet-stream"
 	if binary && s.protocol == 4 {
-		s.closeWith("invalid content", false)
+		s.closeWith("invalid content", closeDrop)
 		writeError(w, codeBadRequest)
 		return
 	}
 	s.mu.Lock()
 	if s.posting {
 		s.mu.Unlock()
-		s.closeWith("data request overlap from client", false)
+		s.closeWith("data request overlap from client", closeDrop)
 		writeError(w, codeBadRequest)
 		return
 	}
@@ -101,6 +107,9 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	// Bound the body's arrival: the HTTP server's own read deadline is
+	// sized for held polls, far longer than a POST should take.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.srv.cfg.ReadTimeout))
 	limit := s.srv.cfg.MaxPayload
 	if r.ContentLength > limit {
 		writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
@@ -113,7 +122,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
 			return
 		}
-		s.closeWith("data request connection closed prematurely", false)
+		s.closeWith("data request connection closed prematurely", closeDrop)
 		// The body was cut short (the client left, or the server's read
 		// timeout fired); a client still listening must not read success.
 		writeError(w, codeBadRequest)
@@ -132,7 +141,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.srv.cfg.Logger.Debug("engineio: bad polling payload", "sid", s.id, "err", err)
-		s.closeWith("parse error", false)
+		s.closeWith("parse error", closeDrop)
 		writeJSONError(w, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
 	}

@@ -169,7 +169,7 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 			case errors.Is(err, io.EOF), errors.Is(err, errClosedByPeer):
 				reason = "transport close"
 			}
-			s.closeWith(reason, false)
+			s.closeWith(reason, closeDrop)
 			conn.Close()
 			return
 		}
@@ -179,7 +179,7 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 			p = Packet{Type: PacketMessage, Data: data, Binary: true}
 		case op == ws.OpBinary:
 			if len(data) == 0 || data[0] != byte(PacketMessage) {
-				s.closeWith("parse error", false)
+				s.closeWith("parse error", closeDrop)
 				conn.Close()
 				return
 			}
@@ -187,7 +187,7 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 		default:
 			p, err = decodeTextPacket(data)
 			if err != nil {
-				s.closeWith("parse error", false)
+				s.closeWith("parse error", closeDrop)
 				conn.Close()
 				return
 			}
@@ -275,7 +275,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 			s.writing = false
 			s.queue = nil
 			s.mu.Unlock()
-			s.closeWith("transport error", false)
+			s.closeWith("transport error", closeDrop)
 			conn.Close()
 			return
 		}
@@ -386,7 +386,7 @@ func (fr *frameReader) next() (ws.OpCode, []byte, error) {
 			}
 			op = h.OpCode
 		}
-		if int64(len(msg))+h.Length > fr.max+1 {
+		if int64(len(msg))+h.Length > fr.max {
 			return 0, nil, errMessageTooBig
 		}
 		start := len(msg)

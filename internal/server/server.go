@@ -156,6 +156,9 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		cfg.Socket.Engine.AllowRequest = adm.allow
 	}
+	if cfg.Socket.Engine.ReadTimeout <= 0 {
+		cfg.Socket.Engine.ReadTimeout = cfg.ReadTimeout
+	}
 	io = socketio.NewServer(cfg.Socket)
 	chat.Register(io.Of("/"), cfg.IDs, cfg.Logger)
 	var endpoint http.Handler = io
