@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type loadResult struct {
 type outcome struct {
 	Scenario, Title, Server string
 	Args                    []string // the scenario's loadgen arguments
+	Round                   int      // 0-based, for repeated scenarios
 	Result                  *loadResult
 	Err                     string
 }
@@ -68,22 +70,69 @@ type report struct {
 	Outcomes              []outcome
 }
 
-func (r *report) get(scenario, server string) *loadResult {
+// runs returns every outcome of a scenario on a server, in round order.
+func (r *report) runs(scenario, server string) []outcome {
+	var out []outcome
 	for _, o := range r.Outcomes {
 		if o.Scenario == scenario && o.Server == server {
-			return o.Result
+			out = append(out, o)
 		}
 	}
-	return nil
+	return out
 }
 
+// keyFigure is the figure a scenario is judged on, which also picks the
+// median of repeated runs.
+func keyFigure(scenario string) (name string, value func(*loadResult) float64, format func(float64) string) {
+	switch {
+	case strings.Contains(scenario, "idle"):
+		return "RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib
+	case strings.Contains(scenario, "20k"):
+		return "latency p99", func(x *loadResult) float64 { return x.LatencyMs.P99 }, millis
+	default:
+		return "deliveries/s", func(x *loadResult) float64 { return x.DeliveriesPerSec }, count
+	}
+}
+
+// get returns the run that represents a scenario on a server: the only one,
+// or the median by the scenario's key figure when it was repeated. When any
+// round failed it returns a failed round, so a failure is never hidden
+// behind a good median.
+func (r *report) get(scenario, server string) *loadResult {
+	runs := r.runs(scenario, server)
+	var ok []*loadResult
+	for _, o := range runs {
+		if o.Err != "" || !usable(o.Result) {
+			return o.Result
+		}
+		ok = append(ok, o.Result)
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	_, value, _ := keyFigure(scenario)
+	sort.SliceStable(ok, func(i, j int) bool { return value(ok[i]) < value(ok[j]) })
+	return ok[(len(ok)-1)/2]
+}
+
+// errFor joins the errors of a scenario's runs on a server.
 func (r *report) errFor(scenario, server string) string {
-	for _, o := range r.Outcomes {
-		if o.Scenario == scenario && o.Server == server {
-			return o.Err
+	runs := r.runs(scenario, server)
+	if len(runs) == 0 {
+		return "not run"
+	}
+	var errs []string
+	for _, o := range runs {
+		if o.Err == "" {
+			continue
+		}
+		if len(runs) > 1 {
+			errs = append(errs, fmt.Sprintf("round %d: %s", o.Round+1, o.Err))
+		} else {
+			errs = append(errs, o.Err)
 		}
 	}
-	return "not run"
+	return strings.Join(errs, "; ")
 }
 
 // target is one goal of the benchmark, judged from the results.
@@ -228,7 +277,13 @@ func (r *report) markdown() string {
 		seen[o.Scenario] = true
 		fmt.Fprintf(&b, "\n### %s\n\n", o.Title)
 		fmt.Fprintf(&b, "`loadgen %s`\n\n", strings.Join(o.Args, " "))
+		if note := r.roundsNote(o.Scenario); note != "" {
+			b.WriteString(note + "\n\n")
+		}
 		for _, s := range []string{"go", "node"} {
+			if _, ran := r.Servers[s]; !ran {
+				continue
+			}
 			if e := r.errFor(o.Scenario, s); e != "" {
 				fmt.Fprintf(&b, "- %s: %s\n\n", r.Servers[s], e)
 			}
@@ -252,6 +307,34 @@ func busyOutside(x *loadResult, cpu string, own float64) float64 {
 		return math.NaN()
 	}
 	return math.Max(0, x.CPUTask[i]-own)
+}
+
+// roundsNote describes a repeated scenario: every round's key figure, and
+// that the table shows the median.
+func (r *report) roundsNote(scenario string) string {
+	name, value, format := keyFigure(scenario)
+	var parts []string
+	rounds := 0
+	for _, srv := range []string{"go", "node"} {
+		runs := r.runs(scenario, srv)
+		rounds = max(rounds, len(runs))
+		var vals []string
+		for _, o := range runs {
+			if usable(o.Result) && o.Err == "" {
+				vals = append(vals, format(value(o.Result)))
+			} else {
+				vals = append(vals, "failed")
+			}
+		}
+		if len(vals) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", r.Servers[srv], strings.Join(vals, ", ")))
+		}
+	}
+	if rounds < 2 {
+		return ""
+	}
+	return fmt.Sprintf("Run %d times, the servers taking turns; the table shows each server's median run by %s (%s).",
+		rounds, name, strings.Join(parts, "; "))
 }
 
 // contendedAbove is the share of a benchmark CPU taken by other tasks above

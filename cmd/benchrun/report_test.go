@@ -200,3 +200,39 @@ func TestContentionIsFlagged(t *testing.T) {
 		t.Fatalf("other-task row missing:\n%s", md)
 	}
 }
+
+func TestRepeatedRunsUseTheMedian(t *testing.T) {
+	r := &report{Servers: map[string]string{"go": "ours", "node": "node"}}
+	for i, v := range []float64{900e3, 300e3, 1.1e6} {
+		r.Outcomes = append(r.Outcomes,
+			outcome{Scenario: "ws-sat-1000", Server: "go", Round: i, Result: res(func(x *loadResult) { x.DeliveriesPerSec = v })},
+			outcome{Scenario: "ws-sat-1000", Server: "node", Round: i, Result: res(func(x *loadResult) { x.DeliveriesPerSec = v / 10 })})
+	}
+	for i, v := range []float64{30, 10, 20} {
+		r.Outcomes = append(r.Outcomes,
+			outcome{Scenario: "ws-20k-1000", Server: "go", Round: i, Result: res(func(x *loadResult) { x.LatencyMs.P99 = v })})
+	}
+	if got := r.get("ws-sat-1000", "go").DeliveriesPerSec; got != 900e3 {
+		t.Errorf("median deliveries/s = %v, want 900k", got)
+	}
+	if got := r.get("ws-20k-1000", "go").LatencyMs.P99; got != 20 {
+		t.Errorf("median p99 = %v, want 20", got)
+	}
+	note := r.roundsNote("ws-sat-1000")
+	if !strings.Contains(note, "Run 3 times") || !strings.Contains(note, "ours 900k, 300k, 1.10M") {
+		t.Errorf("rounds note = %q", note)
+	}
+
+	// A failed round wins over a good median: failures are never hidden.
+	r.Outcomes[2].Err = "server exited during the run"
+	r.Outcomes[2].Result.ServerDied = true
+	if got := r.get("ws-sat-1000", "go"); usable(got) {
+		t.Errorf("get returned a usable run although round 2 failed: %+v", got)
+	}
+	if e := r.errFor("ws-sat-1000", "go"); e != "round 2: server exited during the run" {
+		t.Errorf("errFor = %q", e)
+	}
+	if tg := r.targets()[0]; tg.Met || tg.Undecided == "" {
+		t.Errorf("fan-out target with a failed round: %+v", tg)
+	}
+}
