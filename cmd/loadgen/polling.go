@@ -149,21 +149,33 @@ func (p *pollConn) writeLoop() {
 			return
 		case <-p.wake:
 		}
-		p.mu.Lock()
-		body := p.pending
-		p.pending = p.spare[:0]
-		p.mu.Unlock()
-		if len(body) == 0 {
-			continue
-		}
-		if err := p.post(p.ctx, body); err != nil {
+		if err := p.flush(); err != nil {
 			p.kill(err)
 			return
 		}
-		p.mu.Lock()
-		p.spare = body
-		p.mu.Unlock()
 	}
+}
+
+// flush posts everything queued so far, if anything. Sends go on into the
+// spare buffer while the body is posted; the body only becomes the spare
+// again once the POST is done, so the two never share memory.
+func (p *pollConn) flush() error {
+	p.mu.Lock()
+	if len(p.pending) == 0 {
+		// A wake-up for packets an earlier POST already carried.
+		p.mu.Unlock()
+		return nil
+	}
+	body := p.pending
+	p.pending, p.spare = p.spare[:0], nil
+	p.mu.Unlock()
+	if err := p.post(p.ctx, body); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.spare = body
+	p.mu.Unlock()
+	return nil
 }
 
 // kill ends the session after a transport error, reporting it once.
