@@ -69,7 +69,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.eio, "eio", 4, "Engine.IO protocol revision: 3 or 4")
 	fs.StringVar(&c.transport, "transport", "websocket", "websocket or polling")
 	fs.IntVar(&c.clients, "clients", 100, "number of clients to connect")
-	fs.IntVar(&c.senders, "senders", 10, "number of clients that emit messages (0: idle run)")
+	fs.IntVar(&c.senders, "senders", 10, "number of clients that emit messages, at most -clients (0: idle run)")
 	fs.IntVar(&c.window, "window", 4, "closed loop: messages in flight per sender")
 	fs.Float64Var(&c.msgRate, "rate", 0, "open loop: total emitted messages per second (0: closed loop)")
 	fs.Float64Var(&c.deliveryRate, "delivery-rate", 0, "open loop: target deliveries per second; sets -rate to this / clients")
@@ -107,9 +107,10 @@ func parseFlags(args []string) (*config, error) {
 	if c.transport != "websocket" && c.transport != "polling" {
 		return nil, errors.New("-transport must be websocket or polling")
 	}
-	if c.clients < 1 || c.senders < 0 || c.senders > c.clients {
-		return nil, errors.New("need -clients >= 1 and 0 <= -senders <= -clients")
+	if c.clients < 1 || c.senders < 0 {
+		return nil, errors.New("need -clients >= 1 and -senders >= 0")
 	}
+	c.senders = min(c.senders, c.clients)
 	if c.window < 1 || c.dialConc < 1 || c.readBuf < 256 {
 		return nil, errors.New("-window and -dial-concurrency must be >= 1, -read-buffer >= 256")
 	}
@@ -178,7 +179,7 @@ type client struct {
 
 	connected atomic.Bool // the namespace CONNECT was acknowledged
 	closing   atomic.Bool
-	pingTimer *time.Timer
+	pingStop  chan struct{} // closed to stop the Engine.IO 3 pinger
 }
 
 type run struct {
@@ -299,23 +300,27 @@ func (c *client) startPinger() {
 		return
 	}
 	every := time.Duration(c.open.PingInterval) * time.Millisecond
-	var tick func()
-	tick = func() {
-		if c.closing.Load() || c.r.stopping.Load() {
-			return
+	c.pingStop = make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.pingStop:
+				return
+			case <-t.C:
+				if err := c.t.send([]byte{'2'}); err != nil {
+					return
+				}
+			}
 		}
-		if err := c.t.send([]byte{'2'}); err != nil {
-			return
-		}
-		c.pingTimer.Reset(every)
-	}
-	c.pingTimer = time.AfterFunc(every, tick)
+	}()
 }
 
 func (c *client) shutdown() {
 	c.closing.Store(true)
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
+	if c.pingStop != nil {
+		close(c.pingStop)
 	}
 	if c.t != nil {
 		c.t.close()
