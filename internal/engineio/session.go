@@ -191,10 +191,6 @@ func (s *Session) Send(pkts ...Packet) error {
 		go s.closeWith("send queue full", closeDrop)
 		return ErrQueueFull
 	}
-	if s.queue == nil {
-		// Start with room for a burst rather than growing through it.
-		s.queue = make([]Packet, 0, max(64, len(pkts)))
-	}
 	s.queue = append(s.queue, pkts...)
 	s.wakeLocked()
 	s.mu.Unlock()

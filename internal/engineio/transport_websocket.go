@@ -132,7 +132,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			if obs := s.srv.cfg.Observer; obs != nil {
 				obs.SessionUpgraded(s.protocol)
 			}
-			s.readLoop(conn, &fr)
+			go s.readLoop(conn, &fr)
 			return
 		default:
 			abort()
@@ -150,10 +150,13 @@ func (s *Session) runWebSocket(conn net.Conn) {
 	}
 	s.mu.Unlock()
 	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
-	s.readLoop(conn, &fr)
+	go s.readLoop(conn, &fr)
 }
 
 // readLoop reads packets until the connection fails or the session ends.
+// It runs on a goroutine of its own rather than the HTTP handler's: the
+// handler's stack has grown through request parsing and the upgrade, and an
+// idle connection would keep it for its whole life.
 func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 	for {
 		op, data, err := fr.next()
@@ -248,7 +251,9 @@ func (s *Session) writeLoop(conn net.Conn) {
 			}
 			s.mu.Lock()
 			if len(s.queue) == 0 && !s.closed {
+				// Idle: give the queue's arrays back too.
 				s.writing = false
+				s.queue, s.spare = nil, nil
 				s.mu.Unlock()
 				return
 			}
