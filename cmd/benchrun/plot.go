@@ -20,10 +20,12 @@ var (
 // panel is one bar chart of the figure: one group of two bars (ours, Node)
 // per scenario.
 type panel struct {
-	title, ylabel string
-	groups        []string // x labels
-	scenarios     []string
-	value         func(*loadResult) float64
+	title, xlabel, ylabel string
+	limit                 float64 // a target drawn as a dashed line, if > 0
+	limitLabel            string
+	groups                []string // x labels
+	scenarios             []string
+	value                 func(*loadResult) float64
 }
 
 // plot draws a 2×2 figure: saturation throughput and p99 latency at a fixed
@@ -32,17 +34,17 @@ type panel struct {
 func (r *report) plot(path string) error {
 	panels := []panel{
 		{
-			title: "Fan-out at saturation (WebSocket)", ylabel: "deliveries/s",
+			title: "Fan-out at saturation (WebSocket)", xlabel: "clients", ylabel: "deliveries/s",
 			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-sat-100", "ws-sat-1000", "ws-sat-5000"},
 			value: func(x *loadResult) float64 { return x.DeliveriesPerSec },
 		},
 		{
-			title: "p99 latency at 20k deliveries/s (WebSocket)", ylabel: "ms",
+			title: "p99 latency at 20k deliveries/s (WebSocket)", xlabel: "clients", ylabel: "ms",
 			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-20k-100", "ws-20k-1000", "ws-20k-5000"},
 			value: func(x *loadResult) float64 { return x.LatencyMs.P99 },
 		},
 		{
-			title: "RSS per idle WebSocket connection", ylabel: "KiB",
+			title: "RSS per idle WebSocket connection", ylabel: "KiB", limit: 10, limitLabel: "target ≤ 10 KiB",
 			groups: []string{"10k clients"}, scenarios: []string{"ws-idle-10k"},
 			value: func(x *loadResult) float64 { return x.RSSPerConnKB },
 		},
@@ -73,7 +75,7 @@ func (r *report) plot(path string) error {
 	tiles := draw.Tiles{
 		Rows: 2, Cols: 2,
 		PadX: vg.Centimeter, PadY: vg.Centimeter,
-		PadTop: vg.Points(26), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10),
+		PadTop: vg.Points(36), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10),
 	}
 	canvases := plot.Align(plots, tiles, dc)
 	for j := range plots {
@@ -95,6 +97,7 @@ func (r *report) plot(path string) error {
 func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = pn.title
+	p.X.Label.Text = pn.xlabel
 	p.Y.Label.Text = pn.ylabel
 	p.Y.Min = 0
 	p.Y.Tick.Marker = humanTicks{}
@@ -122,9 +125,34 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 		p.Add(bars)
 		p.Legend.Add(r.Servers[srv], bars)
 	}
-	p.NominalX(pn.groups...)
+	if pn.limit > 0 {
+		n := float64(len(pn.groups))
+		line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: pn.limit}, {X: n - 0.5, Y: pn.limit}})
+		if err != nil {
+			return nil, err
+		}
+		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		line.Color = color.Gray{Y: 0x40}
+		p.Add(line)
+		p.Legend.Add(pn.limitLabel, line)
+	}
+	groups := append([]string(nil), pn.groups...)
+	if len(groups) == 1 {
+		// Name the client count that was actually run (-quick runs fewer).
+		for _, srv := range []string{"go", "node"} {
+			if res := r.get(pn.scenarios[0], srv); res != nil && res.Clients > 0 {
+				groups[0] = count(float64(res.Clients)) + " clients"
+				break
+			}
+		}
+	}
+	p.NominalX(groups...)
 	// Leave headroom above the tallest bar for the legend.
+	p.Y.Min = 0
 	p.Y.Max *= 1.25
+	if p.Y.Max <= 0 {
+		p.Y.Max = 1
+	}
 	return p, nil
 }
 
