@@ -9,7 +9,7 @@
 //
 // Each run prints one JSON line on stdout and a readable summary on stderr.
 //
-//	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -window 4 -duration 5s
+//	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -window 16 -duration 5s
 //	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -delivery-rate 20000
 //	loadgen -url http://127.0.0.1:3000 -clients 10000 -senders 0 -hold 3s -pid 1234
 package main
@@ -70,7 +70,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.transport, "transport", "websocket", "websocket or polling")
 	fs.IntVar(&c.clients, "clients", 100, "number of clients to connect")
 	fs.IntVar(&c.senders, "senders", 10, "number of clients that emit messages, at most -clients (0: idle run)")
-	fs.IntVar(&c.window, "window", 4, "closed loop: messages in flight per sender")
+	fs.IntVar(&c.window, "window", 16, "closed loop: messages in flight per sender")
 	fs.Float64Var(&c.msgRate, "rate", 0, "open loop: total emitted messages per second (0: closed loop)")
 	fs.Float64Var(&c.deliveryRate, "delivery-rate", 0, "open loop: target deliveries per second; sets -rate to this / clients")
 	fs.IntVar(&c.size, "size", 32, "minimum length of each message string in bytes")
