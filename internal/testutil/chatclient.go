@@ -479,10 +479,19 @@ func (c *ChatClient) Drain(ctx context.Context) (lines int, err error) {
 	}
 }
 
+func (c *ChatClient) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
 func (c *ChatClient) pollLoop() {
 	for {
 		pkts, err := c.poll(c.ctx)
 		if err != nil {
+			if c.isClosing() {
+				err = ErrChatClosedByClient
+			}
 			c.end(err)
 			return
 		}
@@ -497,15 +506,19 @@ func (c *ChatClient) handle(pkts []EIOPacket) bool {
 	for _, p := range pkts {
 		switch p.Type {
 		case '1':
-			c.mu.Lock()
-			closing := c.closing
-			c.mu.Unlock()
-			if closing {
+			if c.isClosing() {
 				c.end(ErrChatClosedByClient)
 			} else {
 				c.end(ErrChatClosedByServer)
 			}
 			return true
+		case '6':
+			// The server answers the poll waiting when the client's own
+			// close packet arrives with a noop.
+			if c.isClosing() {
+				c.end(ErrChatClosedByClient)
+				return true
+			}
 		case '2':
 			if c.opts.Protocol == 4 {
 				c.sendPacket(append([]byte("3"), p.Data...))
