@@ -427,10 +427,13 @@ func execute(cfg *config) *result {
 	// Idle phase: every client connected, nobody talking.
 	sleepCtx(ctx, cfg.hold)
 	if pid != "" {
-		if s, err := readProc(pid); err == nil {
-			res.ServerRSSIdleKB = s.RSSKB
-			res.RSSPerConnKB = float64(s.RSSKB-res.ServerRSSStartKB) / float64(res.Connected)
+		s, err := readProc(pid)
+		if err != nil {
+			res.Error = fmt.Sprintf("reading server process after connecting: %v", err)
+			return res
 		}
+		res.ServerRSSIdleKB = s.RSSKB
+		res.RSSPerConnKB = float64(s.RSSKB-res.ServerRSSStartKB) / float64(res.Connected)
 	}
 	res.DisconnectsIdle = r.disconnect.Load()
 
