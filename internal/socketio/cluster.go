@@ -26,31 +26,5 @@ func (s *Socket) EmitDataWithAck(data json.RawMessage, attachments [][]byte, tim
 	if !ValidEventData(data) {
 		return invalid("invalid event payload")
 	}
-	s.mu.Lock()
-	if !s.connected {
-		s.mu.Unlock()
-		return ErrDisconnected
-	}
-	id := s.nextAck
-	s.nextAck++
-	pa := &pendingAck{fn: ack}
-	if s.acks == nil {
-		s.acks = make(map[uint64]*pendingAck)
-	}
-	s.acks[id] = pa
-	if timeout > 0 {
-		pa.timer = time.AfterFunc(timeout, func() {
-			if p := s.takeAck(id); p != nil {
-				p.fn(nil, nil, ErrAckTimeout)
-			}
-		})
-	}
-	s.mu.Unlock()
-	err := s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
-	if err != nil {
-		if p := s.takeAck(id); p != nil && p.timer != nil {
-			p.timer.Stop()
-		}
-	}
-	return err
+	return s.emitWithAck(data, attachments, timeout, ack)
 }

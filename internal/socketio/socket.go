@@ -158,6 +158,12 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, ack AckFunc, a
 	if err != nil {
 		return err
 	}
+	return s.emitWithAck(data, attachments, timeout, ack)
+}
+
+// emitWithAck registers ack under the next id and sends the encoded event
+// asking for it.
+func (s *Socket) emitWithAck(data json.RawMessage, attachments [][]byte, timeout time.Duration, ack AckFunc) error {
 	s.mu.Lock()
 	if !s.connected {
 		s.mu.Unlock()
@@ -178,7 +184,7 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, ack AckFunc, a
 		})
 	}
 	s.mu.Unlock()
-	err = s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
+	err := s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
 	if err != nil {
 		if p := s.takeAck(id); p != nil && p.timer != nil {
 			p.timer.Stop()
