@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -571,50 +570,7 @@ func TestRedisDownAtStart(t *testing.T) {
 // base URL.
 func startNodeServer(t *testing.T, redisURL string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := testutil.NodeCommand(ctx, t, "testdata/node/redis-node-server.js", "--redis", redisURL)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	var mu sync.Mutex
-	cmd.Stderr = lockedBuilder{&mu, &stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				port <- p
-			}
-		}
-	}()
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cancel()
-			<-exited
-		}
-		cancel()
-	})
-	select {
-	case p := <-port:
-		return "http://127.0.0.1:" + p
-	case <-exited:
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("node server exited: %s", stderr.String())
-	case <-time.After(clusterWait):
-		t.Fatal("node server did not start")
-	}
-	return ""
+	return testutil.StartNodeServer(t, "testdata/node/redis-node-server.js", "--redis", redisURL)
 }
 
 // waitServerCount waits until n nodes listen on the request channel of "/".

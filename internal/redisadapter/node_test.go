@@ -1,13 +1,9 @@
 package redisadapter
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"siogo/internal/socketio"
 	"siogo/internal/testutil"
@@ -17,45 +13,7 @@ import (
 // and returns its base URL.
 func startNodeJS(t *testing.T, redisURL string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := testutil.NodeCommand(ctx, t, "testdata/node/redis-node-server.js", "--redis", redisURL)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				port <- p
-			}
-		}
-	}()
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-		cancel()
-		<-exited
-	})
-	select {
-	case p := <-port:
-		return "http://127.0.0.1:" + p
-	case <-exited:
-		t.Fatal("the Node.js server exited")
-	case <-time.After(waitTimeout):
-		t.Fatal("the Node.js server did not start")
-	}
-	return ""
+	return testutil.StartNodeServer(t, "testdata/node/redis-node-server.js", "--redis", redisURL)
 }
 
 // TestRequestsAnsweredByNodeJS sends this node's requests and broadcasts to
