@@ -10,8 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +249,100 @@ func wantCredentialedGrant(t *testing.T, what string, resp *http.Response, origi
 	vary := strings.Join(resp.Header.Values("Vary"), ",")
 	if !strings.Contains(vary, "Origin") {
 		t.Errorf("%s: Vary %q, want Origin (the answer depends on it)", what, vary)
+	}
+}
+
+// corsPageHTML is a page that chats with another origin's server, named by
+// its ?target=, over the transport in ?transport=, with credentials, and
+// leaves the outcome in window.result.
+const corsPageHTML = `<!doctype html>
+<meta charset="utf-8">
+<title>cross-origin chat</title>
+<script src="/socket.io/socket.io.js"></script>
+<script>
+  const q = new URLSearchParams(location.search);
+  const socket = io(q.get("target"), { transports: [q.get("transport")], withCredentials: true, reconnection: false, timeout: 5000 });
+  socket.on("connect", () => socket.emit("serverReceiver", "hello across origins"));
+  socket.on("clientReceiver", (line) => { window.result = { connected: true, line: line.message }; });
+  socket.on("connect_error", (err) => { window.result = { connected: false, error: String(err && err.message) }; });
+</script>
+`
+
+// corsBrowserJS opens each page URL given on the command line in headless
+// Chromium and prints, as one JSON array, what each page reported.
+const corsBrowserJS = `
+const { chromium } = require("playwright-core");
+(async () => {
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, timeout: 10000,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  const results = [];
+  try {
+    for (const url of process.argv.slice(2)) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => window.result !== undefined, null, { timeout: 15000 });
+      results.push(await page.evaluate(() => window.result));
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(results) + "\n");
+})().catch((err) => { console.error(err); process.exit(1); });
+`
+
+// TestCORSInBrowser has a real browser enforce the answers: a page served by
+// one server chats with another, with credentials, over each transport. The
+// other server lets it in only when its allowlist names the page's origin.
+func TestCORSInBrowser(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatalf("chromium is not installed at /usr/bin/chromium (make setup installs it): %v", err)
+	}
+	pageDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pageDir, "index.html"), []byte(corsPageHTML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	page := testutil.Start(t, "chatserver", "-static", pageDir)
+	allowing := testutil.Start(t, "chatserver", "-cors-origin", page.URL())
+	refusing := testutil.Start(t, "chatserver")
+
+	script := filepath.Join(t.TempDir(), "cors-browser.js")
+	if err := os.WriteFile(script, []byte(corsBrowserJS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type pageCase struct {
+		target    *testutil.Server
+		transport string
+		allowed   bool
+	}
+	cases := []pageCase{
+		{allowing, "polling", true}, {allowing, "websocket", true},
+		{refusing, "polling", false}, {refusing, "websocket", false},
+	}
+	var urls []string
+	for _, c := range cases {
+		urls = append(urls, page.URL()+"/?target="+c.target.URL()+"&transport="+c.transport)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var results []struct {
+		Connected bool   `json:"connected"`
+		Line      string `json:"line"`
+		Error     string `json:"error"`
+	}
+	out := testutil.Node(ctx, t, script, urls...)
+	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(cases) {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	for i, c := range cases {
+		r := results[i]
+		what := fmt.Sprintf("page at %s chatting with %s over %s", page.URL(), c.target.URL(), c.transport)
+		switch {
+		case c.allowed && (!r.Connected || r.Line != "hello across origins"):
+			t.Errorf("%s (allowlisted): %+v, want the line back", what, r)
+		case !c.allowed && r.Connected:
+			t.Errorf("%s (not allowlisted): the browser let the page in: %+v", what, r)
+		}
 	}
 }
