@@ -46,9 +46,9 @@ type ChatOptions struct {
 	// Control, when set, runs on each socket before it connects, e.g. to
 	// shrink its buffers.
 	Control func(network, address string, c syscall.RawConn) error
-	// HTTP is the client for polling requests; nil uses a shared one whose
-	// idle pool fits thousands of clients. Ignored when LocalAddr or
-	// Control is set.
+	// HTTP is the client for polling requests. When nil, clients share
+	// one whose idle pool fits thousands of them, or, with LocalAddr or
+	// Control set, each gets its own.
 	HTTP *http.Client
 	// OnLine receives each chat line, in order, from the client's reader.
 	OnLine func(ChatLine)
