@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,7 @@ func scenarios(quick bool) []scenario {
 		title:   "Polling only, 1000 clients, saturation",
 		args:    append([]string{"-transport", "polling", "-clients", "1000", "-senders", "10", "-window", "16"}, measure...),
 		timeout: 90 * time.Second,
+		repeat:  rounds(1000, 3),
 	})
 	out = append(out, scenario{
 		key:     "ws-eio3-sat-1000",
@@ -123,6 +125,8 @@ func main() {
 		quick     = flag.Bool("quick", false, "shorter windows and 2k instead of 10k idle clients (for trying the harness)")
 		serverCPU = flag.String("server-cpu", "0", "CPU list the servers are pinned to")
 		loadCPU   = flag.String("loadgen-cpu", "1", "CPU list the load generator is pinned to")
+		quietRun  = flag.Duration("quiet-wait", 15*time.Second, "before each run, wait up to this long for other programs to leave the benchmark CPUs")
+		quietAll  = flag.Duration("quiet-total", 2*time.Minute, "total allowance for those waits")
 	)
 	flag.Parse()
 	deadline := time.Now().Add(*budget)
@@ -153,6 +157,12 @@ func main() {
 	}
 
 	pin := newPinner(*serverCPU, *loadCPU)
+	quiet := &quietWaiter{perRun: *quietRun, left: *quietAll}
+	for _, c := range []string{*serverCPU, *loadCPU} {
+		if n, err := strconv.Atoi(c); err == nil {
+			quiet.cpus = append(quiet.cpus, n)
+		}
+	}
 	nodeVersion, _ := exec.Command(*nodeBin, "--version").Output()
 	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok, LoadBefore: loadAverage(),
 		Software:  fmt.Sprintf("%s, Node.js %s", runtime.Version(), bytes.TrimSpace(nodeVersion)),
@@ -174,6 +184,13 @@ func main() {
 				case time.Until(deadline) < sc.timeout/2:
 					out.Err = "not run: time budget spent"
 				default:
+					if waited, busy := quiet.wait(); waited > time.Second || busy >= quietBelow {
+						logf("   waited %.1fs for quiet CPUs (others at %.0f%%)", waited.Seconds(), 100*busy)
+						rep.QuietWaited += waited
+						if busy >= quietBelow {
+							rep.NotQuiet++
+						}
+					}
 					t0 := time.Now()
 					logf("== %s on %s (round %d)", sc.key, s.name, round+1)
 					out.Result, out.Err = runOne(ctx, pin, s, sc, *loadBin, deadline)

@@ -64,6 +64,8 @@ type report struct {
 	Software              string   // Go and Node.js versions
 	LoadBefore, LoadAfter string   // /proc/loadavg at the start and the end
 	Commands              []string // how each server was started
+	QuietWaited           time.Duration
+	NotQuiet              int // runs started although other programs were busy on the benchmark CPUs
 	Pinned                bool
 	ServerCPU, LoadgenCPU string
 	Servers               map[string]string // key -> display name
@@ -248,6 +250,8 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s, after: %s. Other work on the machine shares these CPUs and lowers the figures of whichever server it overlaps.\n",
 		dash(r.LoadBefore), dash(r.LoadAfter))
+	fmt.Fprintf(&b, "- Before each run the benchmark waited for other programs to use less than %.0f%% of CPUs %s and %s: %s in all; %d runs started without that (allowance spent).\n",
+		100*quietBelow, r.ServerCPU, r.LoadgenCPU, r.QuietWaited.Round(time.Second), r.NotQuiet)
 	b.WriteString("- Loopback only. A delivery is one clientReceiver event received by one client; latency runs from the emit to its receipt at every other client.\n\n")
 
 	b.WriteString("## Targets\n\n")

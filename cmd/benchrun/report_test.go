@@ -236,3 +236,21 @@ func TestRepeatedRunsUseTheMedian(t *testing.T) {
 		t.Errorf("fan-out target with a failed round: %+v", tg)
 	}
 }
+
+func TestCPUTimes(t *testing.T) {
+	a := parseCPUTimes([]byte("cpu  9 9 9 9 9\ncpu0 10 0 10 100 0 0 5 0\ncpu1 0 0 0 100 0 0 0 0\nintr 5\n"))
+	b := parseCPUTimes([]byte("cpu  9 9 9 9 9\ncpu0 40 0 20 150 0 0 10 0\ncpu1 0 0 0 200 0 0 0 0\n"))
+	if len(a) != 2 || a[0] != (cpuTime{task: 20, total: 125}) {
+		t.Fatalf("parsed %+v", a)
+	}
+	// CPU 0: 40 task ticks out of 95.
+	if got := busyShare(a, b, 0); got < 0.42 || got > 0.43 {
+		t.Errorf("busyShare(cpu0) = %v, want 40/95", got)
+	}
+	if got := busyShare(a, b, 1); got != 0 {
+		t.Errorf("busyShare(cpu1) = %v, want 0", got)
+	}
+	if got := busyShare(a, b, 7); got != 0 {
+		t.Errorf("busyShare of a missing CPU = %v, want 0", got)
+	}
+}
