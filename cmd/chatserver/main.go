@@ -49,6 +49,7 @@ type options struct {
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	idleTimeout       time.Duration
+	shutdownTimeout   time.Duration
 }
 
 func run(args []string) error {
@@ -73,6 +74,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read request headers (CHAT_READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&o.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request, body included (CHAT_READ_TIMEOUT)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "time an idle keep-alive connection is kept (CHAT_IDLE_TIMEOUT)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long clients get to collect what is queued for them before the process exits (CHAT_SHUTDOWN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chatserver [flags]\n\nThe chat server. Every flag can also be set by the environment variable in parentheses;\na flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -83,7 +85,7 @@ func run(args []string) error {
 		"transports": "CHAT_TRANSPORTS", "log-level": "CHAT_LOG_LEVEL",
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
-		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "redis": "REDIS_URL",
+		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "shutdown-timeout": "CHAT_SHUTDOWN_TIMEOUT", "redis": "REDIS_URL",
 		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE",
 	}); err != nil {
 		return err
@@ -125,6 +127,7 @@ func run(args []string) error {
 		ReadHeaderTimeout: o.readHeaderTimeout,
 		ReadTimeout:       o.readTimeout,
 		IdleTimeout:       o.idleTimeout,
+		ShutdownTimeout:   o.shutdownTimeout,
 		Socket: socketio.Options{
 			Engine: engineio.Config{
 				PingInterval:        o.pingInterval,

@@ -147,6 +147,10 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range pkts {
 		s.onPacket(p)
+		if s.Closed() {
+			// The rest of the payload belongs to a session that is over.
+			break
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")

@@ -254,6 +254,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.io.Close()
+	// Polling clients collect their close packet, with whatever was still
+	// queued for them, on their next poll, which needs the listener: let
+	// the sessions drain, within the deadline, before closing it.
+	s.waitSessionsDrained(sctx)
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
@@ -272,4 +276,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return err
+}
+
+// waitSessionsDrained returns once every session is gone or ctx is done.
+func (s *Server) waitSessionsDrained(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.io.Engine().SessionCount() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
