@@ -115,6 +115,11 @@ func TestCORSSameOriginByDefault(t *testing.T) {
 		wantRefused(t, "POST to a session", resp, body)
 		resp, body = corsRequest(t, http.MethodGet, c.PollURL(), foreignOrigin, nil)
 		wantRefused(t, "GET of a session", resp, body)
+		// Six refusals above, each counted.
+		const refused = `siogo_requests_refused_total{status="403"}`
+		if n := fetchMetrics(t, srv.URL()).sum(refused); n != 6 {
+			t.Errorf("%s = %v, want 6", refused, n)
+		}
 	})
 
 	t.Run("same origin and no origin pass", func(t *testing.T) {

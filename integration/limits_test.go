@@ -215,6 +215,10 @@ func TestLimitMaxPayload(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Errorf("POST of %d bytes: %s %q, want 413", len(body), resp.Status, answer)
 		}
+		const refused = `siogo_requests_refused_total{status="413"}`
+		if n := fetchMetrics(t, srv.URL()).sum(refused); n != 1 {
+			t.Errorf("%s = %v, want 1", refused, n)
+		}
 	})
 
 	t.Run("WebSocket message", func(t *testing.T) {
@@ -411,6 +415,12 @@ func TestLimitSlowloris(t *testing.T) {
 		t.Errorf("slow connections held for up to %v, want them cut off near the %v header timeout", longest, timeout)
 	}
 	witness.roundTrip(t, "chatting after slowloris")
+	// The silent ones end as "new", the dribbling ones as "active".
+	m := fetchMetrics(t, srv.URL())
+	const silent, dribbling = `siogo_http_connections_closed_total{state="new"}`, `siogo_http_connections_closed_total{state="active"}`
+	if n := m.sum(silent) + m.sum(dribbling); n < conns {
+		t.Errorf("%s + %s = %v, want at least the %d slow connections", silent, dribbling, n, conns)
+	}
 }
 
 // An idle keep-alive connection is closed after the idle timeout.
@@ -437,5 +447,9 @@ func TestLimitIdleTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < idle*9/10 || d > 3*idle {
 		t.Errorf("idle connection closed after %v, want about %v", d, idle)
+	}
+	const closed = `siogo_http_connections_closed_total{state="idle"}`
+	if n := fetchMetrics(t, srv.URL()).sum(closed); n < 1 {
+		t.Errorf("%s = %v, want the idle connection counted", closed, n)
 	}
 }

@@ -66,8 +66,8 @@ type Observer interface {
 	QueueOverflow()
 	// PacketRateExceeded counts a session closed for sending too fast.
 	PacketRateExceeded()
-	// RequestRefused counts a handshake or upgrade refused by AllowRequest,
-	// by the HTTP status it got.
+	// RequestRefused counts a request refused by a limit (the origin
+	// check, the payload limit, AllowRequest), by the HTTP status it got.
 	RequestRefused(status int)
 }
 
@@ -184,6 +184,7 @@ func writeJSONError(w http.ResponseWriter, status, code int, message string) {
 // ServeHTTP dispatches handshakes, polling requests and WebSocket upgrades.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(w, r) {
+		s.refused(http.StatusForbidden)
 		writeError(w, codeForbidden)
 		return
 	}
@@ -260,13 +261,17 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 		if errors.As(err, &rerr) {
 			status = rerr.Status
 		}
-		if obs := s.cfg.Observer; obs != nil {
-			obs.RequestRefused(status)
-		}
+		s.refused(status)
 		writeJSONError(w, status, codeForbidden, err.Error())
 		return false
 	}
 	return true
+}
+
+func (s *Server) refused(status int) {
+	if obs := s.cfg.Observer; obs != nil {
+		obs.RequestRefused(status)
+	}
 }
 
 // RequestError lets AllowRequest choose the HTTP status of a refusal, e.g.

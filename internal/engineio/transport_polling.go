@@ -112,6 +112,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.srv.cfg.ReadTimeout))
 	limit := s.srv.cfg.MaxPayload
 	if r.ContentLength > limit {
+		s.srv.refused(http.StatusRequestEntityTooLarge)
 		writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
 		return
 	}
@@ -119,6 +120,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			s.srv.refused(http.StatusRequestEntityTooLarge)
 			writeJSONError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
 			return
 		}

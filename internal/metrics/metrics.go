@@ -5,8 +5,10 @@
 package metrics
 
 import (
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,6 +34,11 @@ type Metrics struct {
 	forwarded    *prometheus.CounterVec // transport
 	forwardFails prometheus.Counter
 	handoffs     prometheus.Counter
+	httpCloses   *prometheus.CounterVec // state
+
+	// connStates remembers each HTTP connection's last state, to tell
+	// how it ended.
+	connStates sync.Map // net.Conn -> http.ConnState
 
 	// The connected gauge by protocol revision, resolved once: sessions
 	// open and close on every connection.
@@ -69,7 +76,7 @@ func New() *Metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_requests_refused_total",
-			Help: "Handshakes and upgrades refused by the admission limits, by HTTP status (429: rate, 503: connection limit).",
+			Help: "Requests refused by a limit, by HTTP status (403: origin not allowed, 413: body over the payload limit, 429: handshake rate, 503: connection limit).",
 		}, []string{"status"}),
 		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_messages_in_total",
@@ -96,13 +103,17 @@ func New() *Metrics {
 			Name: "siogo_poll_handoffs_total",
 			Help: "Long polls of this node's sessions whose forwarding node went away and that a later request of the client took over.",
 		}),
+		httpCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_http_connections_closed_total",
+			Help: "HTTP connections closed by either side, by their state when closed: new (nothing received), active (in the middle of a request: slow headers cut by the read-header timeout, a client gone mid-request), idle (between requests: the idle timeout or the client).",
+		}, []string{"state"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connected, m.sessions, m.upgrades, m.closes, m.queueDrops, m.rateDrops, m.refused,
 		m.messagesIn, m.messagesOut, m.fanout,
-		m.forwarded, m.forwardFails, m.handoffs,
+		m.forwarded, m.forwardFails, m.handoffs, m.httpCloses,
 	)
 	for _, p := range []int{3, 4} {
 		v := strconv.Itoa(p)
@@ -187,3 +198,20 @@ func (m *Metrics) ForwardFailed() { m.forwardFails.Inc() }
 
 // PollHandedOff implements cluster.Observer.
 func (m *Metrics) PollHandedOff() { m.handoffs.Inc() }
+
+// ConnState is an http.Server ConnState hook: it counts connections by the
+// state they were in when they closed, which makes the HTTP server's own
+// timeouts (read-header, idle) visible.
+func (m *Metrics) ConnState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateClosed:
+		if prev, ok := m.connStates.LoadAndDelete(c); ok {
+			m.httpCloses.WithLabelValues(prev.(http.ConnState).String()).Inc()
+		}
+	case http.StateHijacked:
+		// A WebSocket now; its end is counted as a session close.
+		m.connStates.Delete(c)
+	default:
+		m.connStates.Store(c, st)
+	}
+}

@@ -226,6 +226,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout: engineCfg.PingInterval + engineCfg.PingTimeout + 10*time.Second,
 		IdleTimeout:  s.cfg.IdleTimeout,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:    s.cfg.Metrics.ConnState,
 	}
 	if s.node != nil {
 		advertise := s.cfg.Advertise
