@@ -228,7 +228,7 @@ func TestWebSocketFrames(t *testing.T) {
 		{3, bin(1, 2, 3, 4), ws.OpBinary, "\x04\x01\x02\x03\x04"},
 	} {
 		var buf bytes.Buffer
-		if err := writeFrames(&buf, c.protocol, []Packet{c.pkt}); err != nil {
+		if err := writeFrames(&buf, make([]byte, ws.MaxHeaderSize), c.protocol, []Packet{c.pkt}); err != nil {
 			t.Fatal(err)
 		}
 		f, err := testutil.ReadFrame(&buf, 1<<20)

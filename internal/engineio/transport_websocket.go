@@ -19,7 +19,14 @@ import (
 // buffered writer and flushes once, so a burst of broadcasts costs one
 // system call per connection instead of one per frame.
 
-var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+// frameWriter is a pooled buffered writer with room for a frame header, so
+// writing a batch allocates nothing.
+type frameWriter struct {
+	bw  *bufio.Writer
+	hdr [ws.MaxHeaderSize]byte
+}
+
+var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWriterSize(nil, 16<<10)} }}
 
 func upgradeWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
@@ -99,7 +106,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case p.Type == PacketPing && string(p.Data) == "probe":
 			// Answered directly: the writer is not on this connection yet.
-			if err := writeFrames(conn, s.protocol, []Packet{{Type: PacketPong, Data: p.Data}}); err != nil {
+			if err := writeFrames(conn, make([]byte, ws.MaxHeaderSize), s.protocol, []Packet{{Type: PacketPong, Data: p.Data}}); err != nil {
 				abort()
 				return
 			}
@@ -219,6 +226,9 @@ func (s *Session) writeClose(conn net.Conn, code ws.StatusCode, reason string) {
 // connection keeps none.
 const writerLinger = time.Second
 
+// idleQueueCap is the largest queue array an idle connection keeps.
+const idleQueueCap = 32
+
 // writeLoop drains the queue onto the connection, each batch through a
 // pooled buffered writer and one flush.
 func (s *Session) writeLoop(conn net.Conn) {
@@ -251,9 +261,15 @@ func (s *Session) writeLoop(conn net.Conn) {
 			}
 			s.mu.Lock()
 			if len(s.queue) == 0 && !s.closed {
-				// Idle: give the queue's arrays back too.
+				// Idle: give back queue arrays that a burst grew; small
+				// ones stay, so the next message costs no allocation.
 				s.writing = false
-				s.queue, s.spare = nil, nil
+				if cap(s.queue) > idleQueueCap {
+					s.queue = nil
+				}
+				if cap(s.spare) > idleQueueCap {
+					s.spare = nil
+				}
 				s.mu.Unlock()
 				return
 			}
@@ -263,17 +279,17 @@ func (s *Session) writeLoop(conn net.Conn) {
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 
-		bw := writerPool.Get().(*bufio.Writer)
-		bw.Reset(conn)
+		fw := writerPool.Get().(*frameWriter)
+		fw.bw.Reset(conn)
 		s.wmu.Lock()
 		conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		err := writeFrames(bw, s.protocol, batch)
+		err := writeFrames(fw.bw, fw.hdr[:], s.protocol, batch)
 		if err == nil {
-			err = bw.Flush()
+			err = fw.bw.Flush()
 		}
 		s.wmu.Unlock()
-		bw.Reset(nil)
-		writerPool.Put(bw)
+		fw.bw.Reset(nil)
+		writerPool.Put(fw)
 		s.releaseBatch(batch)
 		if err != nil {
 			s.mu.Lock()
@@ -289,25 +305,25 @@ func (s *Session) writeLoop(conn net.Conn) {
 
 // writeFrames writes each packet as one WebSocket frame: text packets as
 // "<type><data>", binary messages as raw bytes (EIO4) or with a leading
-// type byte (EIO3).
-func writeFrames(w io.Writer, protocol int, pkts []Packet) error {
-	var hdr [ws.MaxHeaderSize]byte
-	var typ [1]byte
+// type byte (EIO3). hdr is scratch space of ws.MaxHeaderSize bytes.
+func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []Packet) error {
 	for _, p := range pkts {
 		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(p.Data)) + 1}
-		typ[0] = '0' + byte(p.Type)
+		typ := '0' + byte(p.Type)
 		if p.Binary {
 			h.OpCode = ws.OpBinary
-			typ[0] = byte(p.Type)
+			typ = byte(p.Type)
 			if protocol == 4 {
 				h.Length--
 			}
 		}
-		if err := ws.WriteHeaderBuffer(w, h, hdr[:]); err != nil {
+		if err := ws.WriteHeaderBuffer(w, h, hdr); err != nil {
 			return err
 		}
 		if !p.Binary || protocol == 3 {
-			if _, err := w.Write(typ[:]); err != nil {
+			// The header is in w already; its buffer carries the type.
+			hdr[0] = typ
+			if _, err := w.Write(hdr[:1]); err != nil {
 				return err
 			}
 		}

@@ -49,7 +49,8 @@ type MemoryAdapter struct {
 
 	// fanout serialises broadcasts so that every recipient sees them in
 	// the same order. Send only appends to a queue, so holding it is short.
-	fanout sync.Mutex
+	fanout  sync.Mutex
+	targets []*Socket // the recipients of the current broadcast, reused
 
 	mu    sync.RWMutex
 	rooms map[Room]map[SocketID]struct{}
@@ -144,23 +145,19 @@ func (a *MemoryAdapter) HasRoom(room Room) bool {
 // Close implements Adapter.
 func (a *MemoryAdapter) Close() error { return nil }
 
-var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 256); return &s }}
-
 // Broadcast implements Adapter: the packet is encoded once and the same
 // frames are queued on every selected local socket.
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 	frames := p.Frames()
-	tp := targetPool.Get().(*[]*Socket)
 	a.fanout.Lock()
-	targets := a.Select(opts, (*tp)[:0])
-	for _, s := range targets {
+	a.targets = a.Select(opts, a.targets[:0])
+	for _, s := range a.targets {
 		s.client.conn.Send(frames...)
 	}
+	n := len(a.targets)
+	clear(a.targets)
 	a.fanout.Unlock()
-	a.nsp.srv.opts.Observer.Broadcast(len(targets))
-	clear(targets)
-	*tp = targets[:0]
-	targetPool.Put(tp)
+	a.nsp.srv.opts.Observer.Broadcast(n)
 	return nil
 }
 
