@@ -141,7 +141,7 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 		// Name the client count that was actually run (-quick runs fewer).
 		for _, srv := range []string{"go", "node"} {
 			if res := r.get(pn.scenarios[0], srv); res != nil && res.Clients > 0 {
-				groups[0] = count(float64(res.Clients)) + " clients"
+				groups[0] = clientCount(res.Clients) + " clients"
 				break
 			}
 		}
@@ -167,4 +167,12 @@ func (humanTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// clientCount writes 10000 as 10k and 1000 as 1k.
+func clientCount(n int) string {
+	if n >= 1000 && n%1000 == 0 {
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
 }
