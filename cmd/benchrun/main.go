@@ -164,8 +164,11 @@ func main() {
 		}
 	}
 	nodeVersion, _ := exec.Command(*nodeBin, "--version").Output()
+	// The commit the binaries were built from, when run inside the repository.
+	commit, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
 	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok, LoadBefore: loadAverage(),
 		Software:  fmt.Sprintf("%s, Node.js %s", runtime.Version(), bytes.TrimSpace(nodeVersion)),
+		Commit:    string(bytes.TrimSpace(commit)),
 		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{}}
 	for _, s := range servers {
 		rep.Servers[s.key] = s.name

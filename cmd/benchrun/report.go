@@ -62,6 +62,7 @@ type report struct {
 	Started, Finished     time.Time
 	Machine               string
 	Software              string   // Go and Node.js versions
+	Commit                string   // git describe of the working tree, if known
 	LoadBefore, LoadAfter string   // /proc/loadavg at the start and the end
 	Commands              []string // how each server was started
 	QuietWaited           time.Duration
@@ -239,6 +240,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Date: %s (%s)\n", r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Second))
 	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
 	fmt.Fprintf(&b, "- Software: %s\n", r.Software)
+	if r.Commit != "" {
+		fmt.Fprintf(&b, "- Built from commit %s\n", r.Commit)
+	}
 	if r.Pinned {
 		fmt.Fprintf(&b, "- Each server pinned to CPU %s, the load generator to CPU %s (taskset); one server runs at a time, freshly started for each scenario.\n",
 			r.ServerCPU, r.LoadgenCPU)
