@@ -196,7 +196,7 @@ func main() {
 					}
 					t0 := time.Now()
 					logf("== %s on %s (round %d)", sc.key, s.name, round+1)
-					out.Result, out.Err = runOne(ctx, pin, s, sc, *loadBin, deadline)
+					out.Result, out.Err = runOne(ctx, pin, s, sc, round, *loadBin, deadline)
 					logf("   %.1fs", time.Since(t0).Seconds())
 				}
 				if out.Err != "" {
@@ -251,7 +251,7 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // runOne starts a fresh server, runs the loadgen against it and stops it.
 // A fresh process per scenario gives every run the same starting memory and
 // clientID counter.
-func runOne(parent context.Context, pin pinner, s server, sc scenario, loadBin string, deadline time.Time) (*loadResult, string) {
+func runOne(parent context.Context, pin pinner, s server, sc scenario, round int, loadBin string, deadline time.Time) (*loadResult, string) {
 	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
 	srv, err := startServer(ctx, pin.wrap(pin.serverCPU, s.argv))
@@ -260,12 +260,16 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, loadBin s
 	}
 	defer srv.stop()
 
+	label := sc.key + "/" + s.key
+	if sc.repeat > 1 {
+		label += fmt.Sprintf("/round%d", round+1)
+	}
 	timeout := sc.timeout
 	if rem := time.Until(deadline); rem < timeout {
 		timeout = rem
 	}
 	args := append([]string{loadBin, "-url", "http://" + srv.addr, "-pid", fmt.Sprint(srv.cmd.Process.Pid),
-		"-label", sc.key + "/" + s.key, "-timeout", timeout.String()}, sc.args...)
+		"-label", label, "-timeout", timeout.String()}, sc.args...)
 	lctx, lcancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer lcancel()
 	argv := pin.wrap(pin.loadCP, args)
@@ -426,7 +430,7 @@ func writeJSONLines(path string, rep *report) error {
 		if o.Result != nil {
 			buf.Write(o.Result.Raw)
 		} else {
-			line, _ := json.Marshal(map[string]string{"label": o.Scenario + "/" + o.Server, "error": o.Err})
+			line, _ := json.Marshal(map[string]any{"label": o.Scenario + "/" + o.Server, "round": o.Round + 1, "error": o.Err})
 			buf.Write(line)
 		}
 		buf.WriteByte('\n')

@@ -107,8 +107,9 @@ func parseFlags(args []string) (*config, error) {
 	if c.transport != "websocket" && c.transport != "polling" {
 		return nil, errors.New("-transport must be websocket or polling")
 	}
-	if c.clients < 1 || c.senders < 0 {
-		return nil, errors.New("need -clients >= 1 and -senders >= 0")
+	// The cap keeps a typo from exhausting the machine's ports and memory.
+	if c.clients < 1 || c.clients > 50000 || c.senders < 0 {
+		return nil, errors.New("need 1 <= -clients <= 50000 and -senders >= 0")
 	}
 	c.senders = min(c.senders, c.clients)
 	if c.window < 1 || c.dialConc < 1 || c.readBuf < 256 {
