@@ -257,8 +257,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.io.Close()
 	// Polling clients collect their close packet, with whatever was still
 	// queued for them, on their next poll, which needs the listener: let
-	// the sessions drain, within the deadline, before closing it.
-	s.waitSessionsDrained(sctx)
+	// the sessions drain before closing it. A live client polls again at
+	// once, so a short window serves them all; one that has gone away
+	// must not hold the shutdown until its session times out.
+	dctx, dcancel := context.WithTimeout(sctx, drainWindow)
+	s.waitSessionsDrained(dctx)
+	dcancel()
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
@@ -278,6 +282,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// drainWindow bounds how long a shutdown waits for polling clients to
+// collect what is queued for them.
+const drainWindow = 2 * time.Second
 
 // waitSessionsDrained returns once every session is gone or ctx is done.
 func (s *Server) waitSessionsDrained(ctx context.Context) {
