@@ -580,7 +580,14 @@ func (c *Cluster) pingLoop(psc *redis.PubSubConn, stop <-chan struct{}) {
 			return
 		case <-t.C:
 			c.mu.Lock()
-			err := psc.Ping("")
+			var err error
+			// With no subscription left (the adapters close before the
+			// cluster on shutdown) Redis answers PING outside the
+			// subscriber protocol, which the receive loop would take for
+			// a broken connection.
+			if len(c.adapters) > 0 {
+				err = psc.Ping("")
+			}
 			c.mu.Unlock()
 			if err != nil {
 				psc.Close() // the receive loop reports the failure
