@@ -79,34 +79,10 @@ func owner(sid string) string {
 	return id
 }
 
-var metricLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$`)
-
-// scrapeMetrics reads a node's /metrics and returns every sample of the
-// siogo_ metrics, keyed by name and labels as printed.
-func scrapeMetrics(t *testing.T, n *testutil.Server) map[string]float64 {
+// scrapeMetrics reads a node's /metrics.
+func scrapeMetrics(t *testing.T, n *testutil.Server) testutil.Metrics {
 	t.Helper()
-	resp, err := http.Get(n.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s/metrics: %s", n.URL(), resp.Status)
-	}
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		m := metricLine.FindStringSubmatch(sc.Text())
-		if m == nil || !strings.HasPrefix(m[1], "siogo_") {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[3], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", sc.Text(), err)
-		}
-		samples[m[1]+m[2]] = v
-	}
-	return samples
+	return fetchMetrics(t, n.URL())
 }
 
 // sumMetric adds the samples of one metric whose labels contain all of the

@@ -117,7 +117,7 @@ func TestCORSSameOriginByDefault(t *testing.T) {
 		wantRefused(t, "GET of a session", resp, body)
 		// Six refusals above, each counted.
 		const refused = `siogo_requests_refused_total{status="403"}`
-		if n := fetchMetrics(t, srv.URL()).sum(refused); n != 6 {
+		if n := fetchMetrics(t, srv.URL()).Sum(refused); n != 6 {
 			t.Errorf("%s = %v, want 6", refused, n)
 		}
 	})

@@ -119,14 +119,14 @@ func TestLimitMaxConnections(t *testing.T) {
 		t.Errorf("upgrade at the limit: %v", err)
 	}
 	witness.roundTrip(t, "still chatting at the limit")
-	if n := fetchMetrics(t, srv.URL()).sum(`siogo_requests_refused_total{status="503"}`); n != 3 {
+	if n := fetchMetrics(t, srv.URL()).Sum(`siogo_requests_refused_total{status="503"}`); n != 3 {
 		t.Errorf(`siogo_requests_refused_total{status="503"} = %v, want 3`, n)
 	}
 
 	// A place freed is a place taken.
 	clients[0].Close()
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		return fetchMetrics(t, srv.URL()).sum("siogo_connected_clients") < limit
+		return fetchMetrics(t, srv.URL()).Sum("siogo_connected_clients") < limit
 	}, "the server never counted the closed client out")
 	c, err := testutil.DialChat(ctx, srv.URL(), testutil.ChatOptions{})
 	if err != nil {
@@ -183,7 +183,7 @@ func TestLimitHandshakeFlood(t *testing.T) {
 	newcomer := newChatWitness(t, srv.URL(), testutil.ChatOptions{LocalAddr: other, Transport: "polling"})
 	newcomer.roundTrip(t, "hello from another address")
 	witness.roundTrip(t, "still chatting during the flood")
-	if n := fetchMetrics(t, srv.URL()).sum(`siogo_requests_refused_total{status="429"}`); n != float64(refused+1) {
+	if n := fetchMetrics(t, srv.URL()).Sum(`siogo_requests_refused_total{status="429"}`); n != float64(refused+1) {
 		t.Errorf(`siogo_requests_refused_total{status="429"} = %v, want %d`, n, refused+1)
 	}
 }
@@ -216,7 +216,7 @@ func TestLimitMaxPayload(t *testing.T) {
 			t.Errorf("POST of %d bytes: %s %q, want 413", len(body), resp.Status, answer)
 		}
 		const refused = `siogo_requests_refused_total{status="413"}`
-		if n := fetchMetrics(t, srv.URL()).sum(refused); n != 1 {
+		if n := fetchMetrics(t, srv.URL()).Sum(refused); n != 1 {
 			t.Errorf("%s = %v, want 1", refused, n)
 		}
 	})
@@ -243,7 +243,7 @@ func TestLimitMaxPayload(t *testing.T) {
 			}
 		}
 		testutil.Eventually(t, 5*time.Second, func() bool {
-			return fetchMetrics(t, srv.URL()).sum(`siogo_sessions_closed_total{reason="message too big"}`) == 1
+			return fetchMetrics(t, srv.URL()).Sum(`siogo_sessions_closed_total{reason="message too big"}`) == 1
 		}, `siogo_sessions_closed_total{reason="message too big"} is not 1`)
 	})
 
@@ -303,10 +303,10 @@ func TestLimitPacketRate(t *testing.T) {
 		}
 		after := fetchMetrics(t, srv.URL())
 		const closed = `siogo_sessions_closed_total{reason="packet rate limit exceeded"}`
-		if d := after.sum(closed) - before.sum(closed); d != 1 {
+		if d := after.Sum(closed) - before.Sum(closed); d != 1 {
 			t.Errorf("%s flooder: %s grew by %v, want 1", transport, closed, d)
 		}
-		if d := after.sum("siogo_packet_rate_drops_total") - before.sum("siogo_packet_rate_drops_total"); d != 1 {
+		if d := after.Sum("siogo_packet_rate_drops_total") - before.Sum("siogo_packet_rate_drops_total"); d != 1 {
 			t.Errorf("%s flooder: siogo_packet_rate_drops_total grew by %v, want 1", transport, d)
 		}
 	}
@@ -418,7 +418,7 @@ func TestLimitSlowloris(t *testing.T) {
 	// The silent ones end as "new", the dribbling ones as "active".
 	m := fetchMetrics(t, srv.URL())
 	const silent, dribbling = `siogo_http_connections_closed_total{state="new"}`, `siogo_http_connections_closed_total{state="active"}`
-	if n := m.sum(silent) + m.sum(dribbling); n < conns {
+	if n := m.Sum(silent) + m.Sum(dribbling); n < conns {
 		t.Errorf("%s + %s = %v, want at least the %d slow connections", silent, dribbling, n, conns)
 	}
 }
@@ -449,7 +449,7 @@ func TestLimitIdleTimeout(t *testing.T) {
 		t.Errorf("idle connection closed after %v, want about %v", d, idle)
 	}
 	const closed = `siogo_http_connections_closed_total{state="idle"}`
-	if n := fetchMetrics(t, srv.URL()).sum(closed); n < 1 {
+	if n := fetchMetrics(t, srv.URL()).Sum(closed); n < 1 {
 		t.Errorf("%s = %v, want the idle connection counted", closed, n)
 	}
 }

@@ -508,27 +508,10 @@ func TestRedisRestartMidChat(t *testing.T) {
 		if logs := n.Logs(); !strings.Contains(logs, "subscriber reconnected") {
 			t.Errorf("node %s did not log its reconnection:\n%s", n.Addr, logs)
 		}
-		if got := metricValue(t, n, "siogo_redis_reconnects_total"); got != "1" {
-			t.Errorf("node %s: siogo_redis_reconnects_total = %q, want 1", n.Addr, got)
+		if got := fetchMetrics(t, n.URL()).Sum("siogo_redis_reconnects_total"); got != 1 {
+			t.Errorf("node %s: siogo_redis_reconnects_total = %v, want 1", n.Addr, got)
 		}
 	}
-}
-
-// metricValue returns the value of an unlabelled metric from /metrics.
-func metricValue(t *testing.T, n *testutil.Server, name string) string {
-	t.Helper()
-	resp, err := http.Get(n.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // TestRedisDownAtStart starts a node (configured through REDIS_URL) while

@@ -7,11 +7,9 @@ package integration
 // watches the server process from /proc.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,7 +138,7 @@ func watchMemory(t *testing.T, srv *testutil.Server) *memWatch {
 			return false
 		}
 		w.rss = max(w.rss, float64(rss))
-		w.goSys = max(w.goSys, fetchMetrics(t, srv.URL()).sum("go_memstats_sys_bytes"))
+		w.goSys = max(w.goSys, fetchMetrics(t, srv.URL()).Sum("go_memstats_sys_bytes"))
 		return true
 	}
 	sample()
@@ -244,7 +242,7 @@ func TestSlowConsumers(t *testing.T) {
 	idleGoroutines := func(atMost float64) float64 {
 		var n float64
 		testutil.Eventually(t, 10*time.Second, func() bool {
-			n = fetchMetrics(t, srv.URL()).sum("go_goroutines")
+			n = fetchMetrics(t, srv.URL()).Sum("go_goroutines")
 			return n <= atMost
 		}, "server goroutines: %v, want at most %v", n, atMost)
 		return n
@@ -265,7 +263,7 @@ func TestSlowConsumers(t *testing.T) {
 	stalled := dialChatClients(t, srv.URL(), slowStalled, func(int) testutil.ChatOptions {
 		return testutil.ChatOptions{NoRead: true, Control: shrinkSocketBuffers}
 	})
-	if n := fetchMetrics(t, srv.URL()).sum("siogo_connected_clients"); n != slowChatters+slowStalled {
+	if n := fetchMetrics(t, srv.URL()).Sum("siogo_connected_clients"); n != slowChatters+slowStalled {
 		t.Fatalf("server counts %v connected clients, want %d", n, slowChatters+slowStalled)
 	}
 	stallStart := time.Now()
@@ -277,7 +275,7 @@ func TestSlowConsumers(t *testing.T) {
 	}()
 	gone := time.Duration(-1)
 	for tick := time.NewTicker(100 * time.Millisecond); gone < 0 && time.Since(stallStart) < 2*slowDisconnectBound; <-tick.C {
-		if fetchMetrics(t, srv.URL()).sum("siogo_connected_clients") <= slowChatters {
+		if fetchMetrics(t, srv.URL()).Sum("siogo_connected_clients") <= slowChatters {
 			gone = time.Since(stallStart)
 		}
 	}
@@ -305,9 +303,9 @@ func TestSlowConsumers(t *testing.T) {
 
 	if gone < 0 || gone > slowDisconnectBound {
 		t.Errorf("stalled clients still connected after %v (server counts %v clients), want all gone within %v",
-			time.Since(stallStart).Round(time.Millisecond), after.sum("siogo_connected_clients"), slowDisconnectBound)
+			time.Since(stallStart).Round(time.Millisecond), after.Sum("siogo_connected_clients"), slowDisconnectBound)
 	}
-	if d := after.sum("siogo_send_queue_drops_total") - before.sum("siogo_send_queue_drops_total"); d != slowStalled {
+	if d := after.Sum("siogo_send_queue_drops_total") - before.Sum("siogo_send_queue_drops_total"); d != slowStalled {
 		t.Errorf("siogo_send_queue_drops_total grew by %v, want %d", d, slowStalled)
 	}
 	if stallPct > 2*basePct {
@@ -364,46 +362,14 @@ func TestSlowConsumers(t *testing.T) {
 	wg.Wait()
 }
 
-// metricSamples is one scrape of /metrics: each series (name with labels) and
-// its value.
-type metricSamples map[string]float64
-
-func fetchMetrics(t *testing.T, base string) metricSamples {
+// fetchMetrics scrapes the server's /metrics, failing the test on error.
+func fetchMetrics(t *testing.T, base string) testutil.Metrics {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	m, err := testutil.ScrapeMetrics(context.Background(), base)
 	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	m := metricSamples{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if i < 0 || err != nil {
-			t.Fatalf("/metrics: bad line %q", line)
-		}
-		m[line[:i]] = v
+		t.Fatal(err)
 	}
 	return m
-}
-
-// sum adds up every series of the metric name, whatever its labels.
-func (m metricSamples) sum(name string) float64 {
-	var total float64
-	for series, v := range m {
-		if series == name || strings.HasPrefix(series, name+"{") {
-			total += v
-		}
-	}
-	return total
 }
 
 const mb = 1 << 20

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,15 +176,15 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 				return
 			case <-tick.C:
 			}
-			m, err := scrape(runCtx, cfg.url)
+			m, err := testutil.ScrapeMetrics(runCtx, cfg.url)
 			if err != nil {
 				if runCtx.Err() == nil {
 					sampleErr = err
 				}
 				return
 			}
-			samples = append(samples, sample{At: time.Since(loadStart), RSS: m.sum("process_resident_memory_bytes"),
-				Goroutines: m.sum("go_goroutines"), Connected: m.sum("siogo_connected_clients")})
+			samples = append(samples, sample{At: time.Since(loadStart), RSS: m.Sum("process_resident_memory_bytes"),
+				Goroutines: m.Sum("go_goroutines"), Connected: m.Sum("siogo_connected_clients")})
 		}
 	}()
 
@@ -363,49 +361,4 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 	}
 	sum.judge(cfg, loadTime)
 	return sum, nil
-}
-
-// metrics is one scrape of /metrics: each series and its value.
-type metrics map[string]float64
-
-func scrape(ctx context.Context, base string) (metrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	m := metrics{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			m[line[:i]] = v
-		}
-	}
-	return m, sc.Err()
-}
-
-// sum adds up every series of the metric name, whatever its labels.
-func (m metrics) sum(name string) float64 {
-	var total float64
-	for series, v := range m {
-		if series == name || strings.HasPrefix(series, name+"{") {
-			total += v
-		}
-	}
-	return total
 }
