@@ -47,6 +47,15 @@ func newMsgpackToJSON(b []byte) *msgpackToJSON {
 	return &msgpackToJSON{r: r, dec: msgpack.NewDecoder(r), out: make([]byte, 0, 2*len(b)+16)}
 }
 
+// readSized reads a str or bin value: its length header, then its bytes.
+func (c *msgpackToJSON) readSized() ([]byte, error) {
+	n, err := c.dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	return c.readBytes(n)
+}
+
 // readBytes reads n raw bytes, refusing lengths beyond what is left so that a
 // forged length cannot make it allocate.
 func (c *msgpackToJSON) readBytes(n int) ([]byte, error) {
@@ -98,21 +107,13 @@ func (c *msgpackToJSON) value(depth int) error {
 		}
 		c.out = appendJSNumber(c.out, v)
 	case msgpcode.IsString(code):
-		n, err := c.dec.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		b, err := c.readBytes(n)
+		b, err := c.readSized()
 		if err != nil {
 			return err
 		}
 		c.out = appendJSONString(c.out, string(b))
 	case msgpcode.IsBin(code):
-		n, err := c.dec.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		b, err := c.readBytes(n)
+		b, err := c.readSized()
 		if err != nil {
 			return err
 		}
@@ -185,11 +186,7 @@ func (c *msgpackToJSON) key() error {
 		return err
 	}
 	if msgpcode.IsString(code) {
-		n, err := c.dec.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		b, err := c.readBytes(n)
+		b, err := c.readSized()
 		if err != nil {
 			return err
 		}
