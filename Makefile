@@ -49,12 +49,12 @@ bench: setup
 # Each decoder's fuzz target in turn, FUZZTIME each, one worker.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := \
-	internal/engineio:FuzzDecodePayloadV4 \
-	internal/engineio:FuzzDecodePayloadV3Text \
-	internal/engineio:FuzzDecodePayloadV3Binary \
-	internal/engineio:FuzzFrameReader \
-	internal/socketio:FuzzDecodeText \
-	internal/socketio:FuzzDecoder \
+	internal/eioparser:FuzzDecodePayloadV4 \
+	internal/eioparser:FuzzDecodePayloadV3Text \
+	internal/eioparser:FuzzDecodePayloadV3Binary \
+	engineio:FuzzFrameReader \
+	socketio:FuzzDecodeText \
+	socketio:FuzzDecoder \
 	internal/redisadapter:FuzzDecodeMessage
 
 fuzz:

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 	"siogo/internal/server"
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 func main() {

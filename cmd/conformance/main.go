@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"siogo/internal/engineio"
-	"siogo/internal/socketio"
+	"siogo/engineio"
+	"siogo/socketio"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func run(addr string, log *slog.Logger) error {
 type echo struct{ s *engineio.Session }
 
 func (e *echo) OnMessage(data []byte, binary bool) {
-	e.s.Send(engineio.Packet{Type: engineio.PacketMessage, Data: append([]byte(nil), data...), Binary: binary})
+	e.s.Send(engineio.Message{Data: append([]byte(nil), data...), Binary: binary})
 }
 
 func (e *echo) OnClose(string) {}

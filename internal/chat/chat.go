@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // Event names of the page's protocol.

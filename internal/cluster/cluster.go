@@ -32,7 +32,7 @@ import (
 	"sync"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // HeaderForwardedBy marks a request forwarded by a node (the value is its

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 	"siogo/internal/testutil"
 )
 
@@ -60,7 +60,7 @@ type echo struct {
 }
 
 func (e *echo) OnMessage(data []byte, binary bool) {
-	e.sess.Send(engineio.Packet{Type: engineio.PacketMessage, Data: append([]byte(nil), data...), Binary: binary})
+	e.sess.Send(engineio.Message{Data: append([]byte(nil), data...), Binary: binary})
 }
 
 func (e *echo) OnClose(reason string) { e.closed <- reason }
@@ -471,7 +471,7 @@ func testPollSurvivesItsCarrier(t *testing.T, protocol int, cut func(*testNode),
 		return abandoned == 1
 	}, "a to see the connection from b go")
 
-	message := engineio.Packet{Type: engineio.PacketMessage, Data: []byte("while cut")}
+	message := engineio.Message{Data: []byte("while cut")}
 	if messageFirst {
 		// The engine answers the abandoned poll; the answer waits.
 		sess.sess.Send(message)
@@ -552,7 +552,7 @@ func TestOverlappingPollGetsNoop(t *testing.T) {
 		if got := <-first; got != tc.noop {
 			t.Fatalf("EIO%d: first poll answered %q, want a noop %q", tc.protocol, got, tc.noop)
 		}
-		a.session(t, cl.SID()).sess.Send(engineio.Packet{Type: engineio.PacketMessage, Data: []byte("data")})
+		a.session(t, cl.SID()).sess.Send(engineio.Message{Data: []byte("data")})
 		if got := <-second; got != "data" {
 			t.Fatalf("EIO%d: second poll got %q, want data", tc.protocol, got)
 		}

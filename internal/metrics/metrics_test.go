@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"siogo/engineio"
 	"siogo/internal/cluster"
-	"siogo/internal/engineio"
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // The observer interfaces of the layers that report here.

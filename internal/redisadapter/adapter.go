@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // Adapter is the socketio.Adapter of one namespace in a cluster. Local

@@ -17,8 +17,8 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"github.com/gomodule/redigo/redis"
 
-	"siogo/internal/socketio"
 	"siogo/internal/testutil"
+	"siogo/socketio"
 )
 
 // These tests run several nodes in one process, each a Socket.IO server with

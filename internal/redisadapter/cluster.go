@@ -31,7 +31,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // Config configures a Cluster. Only URL is required.

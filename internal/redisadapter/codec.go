@@ -13,7 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // The Socket.IO layer keeps event payloads as JSON in which binary values are

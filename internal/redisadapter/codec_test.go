@@ -11,7 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // The hex strings below are what the Node.js side produces: the first row is

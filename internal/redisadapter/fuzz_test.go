@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"siogo/internal/socketio"
+	"siogo/socketio"
 )
 
 // FuzzDecodeMessage feeds arbitrary bytes to the decoders of broadcast and

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"siogo/internal/socketio"
 	"siogo/internal/testutil"
+	"siogo/socketio"
 )
 
 // startNodeJS runs the Node.js cluster member of testdata/node on redisURL

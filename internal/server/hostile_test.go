@@ -25,9 +25,9 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"siogo/internal/engineio"
-	"siogo/internal/socketio"
+	"siogo/engineio"
 	"siogo/internal/testutil"
+	"siogo/socketio"
 )
 
 // logBuffer collects the server's log lines.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // Limits bounds what clients may open. Zero fields mean no limit.

@@ -18,7 +18,7 @@ import (
 	"siogo/internal/cluster"
 	"siogo/internal/metrics"
 	"siogo/internal/redisadapter"
-	"siogo/internal/socketio"
+	"siogo/socketio"
 	"siogo/static"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // Handshake describes how a socket connected.

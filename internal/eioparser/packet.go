@@ -1,9 +1,4 @@
-// Package engineio implements the server side of the Engine.IO protocol,
-// revisions 3 and 4: the handshake, sessions and heartbeats, the HTTP
-// long-polling and WebSocket transports, and the upgrade from one to the
-// other. It knows nothing of Socket.IO: it moves opaque text and binary
-// messages between a Server and its clients.
-package engineio
+package eioparser
 
 import (
 	"errors"
@@ -51,9 +46,9 @@ func parseErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrParse, fmt.Sprintf(format, args...))
 }
 
-// decodeTextPacket decodes "<type digit><data>". The returned packet's Data
+// DecodePacket decodes "<type digit><data>". The returned packet's Data
 // aliases b.
-func decodeTextPacket(b []byte) (Packet, error) {
+func DecodePacket(b []byte) (Packet, error) {
 	if len(b) == 0 {
 		return Packet{}, parseErr("empty packet")
 	}

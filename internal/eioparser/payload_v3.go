@@ -1,4 +1,4 @@
-package engineio
+package eioparser
 
 import (
 	"encoding/base64"
@@ -14,10 +14,10 @@ import (
 // <0 text|1 binary><length, one byte per decimal digit><0xff><packet>, with
 // lengths in bytes.
 
-// utf16Len returns the number of UTF-16 code units needed for b, which is
+// UTF16Len returns the number of UTF-16 code units needed for b, which is
 // assumed to be UTF-8. Invalid bytes count as one unit each (they decode to
 // U+FFFD).
-func utf16Len(b []byte) int {
+func UTF16Len(b []byte) int {
 	n := 0
 	for i := 0; i < len(b); {
 		c := b[i]
@@ -37,8 +37,8 @@ func utf16Len(b []byte) int {
 	return n
 }
 
-// payloadHasBinary reports whether any packet is a binary message.
-func payloadHasBinary(pkts []Packet) bool {
+// HasBinary reports whether any packet is a binary message.
+func HasBinary(pkts []Packet) bool {
 	for _, p := range pkts {
 		if p.Binary {
 			return true
@@ -47,8 +47,8 @@ func payloadHasBinary(pkts []Packet) bool {
 	return false
 }
 
-// appendPayloadV3Text appends the text form of pkts to dst.
-func appendPayloadV3Text(dst []byte, pkts []Packet) []byte {
+// AppendPayloadV3Text appends the text form of pkts to dst.
+func AppendPayloadV3Text(dst []byte, pkts []Packet) []byte {
 	for _, p := range pkts {
 		if p.Binary {
 			n := 2 + base64.StdEncoding.EncodedLen(len(p.Data))
@@ -57,15 +57,15 @@ func appendPayloadV3Text(dst []byte, pkts []Packet) []byte {
 			dst = base64.StdEncoding.AppendEncode(dst, p.Data)
 			continue
 		}
-		dst = strconv.AppendInt(dst, int64(1+utf16Len(p.Data)), 10)
+		dst = strconv.AppendInt(dst, int64(1+UTF16Len(p.Data)), 10)
 		dst = append(dst, ':', '0'+byte(p.Type))
 		dst = append(dst, p.Data...)
 	}
 	return dst
 }
 
-// appendPayloadV3Binary appends the binary form of pkts to dst.
-func appendPayloadV3Binary(dst []byte, pkts []Packet) []byte {
+// AppendPayloadV3Binary appends the binary form of pkts to dst.
+func AppendPayloadV3Binary(dst []byte, pkts []Packet) []byte {
 	for _, p := range pkts {
 		kind := byte(0)
 		typ := '0' + byte(p.Type)
@@ -84,8 +84,8 @@ func appendPayloadV3Binary(dst []byte, pkts []Packet) []byte {
 	return dst
 }
 
-// decodePayloadV3Text decodes the text form. Text packets alias body.
-func decodePayloadV3Text(body []byte) ([]Packet, error) {
+// DecodePayloadV3Text decodes the text form. Text packets alias body.
+func DecodePayloadV3Text(body []byte) ([]Packet, error) {
 	if len(body) == 0 {
 		return nil, parseErr("empty payload")
 	}
@@ -140,11 +140,11 @@ func decodePacketV3Text(b []byte) (Packet, error) {
 		}
 		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
 	}
-	return decodeTextPacket(b)
+	return DecodePacket(b)
 }
 
-// decodePayloadV3Binary decodes the binary form. Packets alias body.
-func decodePayloadV3Binary(body []byte) ([]Packet, error) {
+// DecodePayloadV3Binary decodes the binary form. Packets alias body.
+func DecodePayloadV3Binary(body []byte) ([]Packet, error) {
 	if len(body) == 0 {
 		return nil, parseErr("empty payload")
 	}
@@ -178,7 +178,7 @@ func decodePayloadV3Binary(body []byte) ([]Packet, error) {
 		if !utf8.Valid(pkt) {
 			return nil, parseErr("string packet is not valid UTF-8")
 		}
-		p, err := decodeTextPacket(pkt)
+		p, err := DecodePacket(pkt)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"siogo/internal/eioparser"
 	"slices"
 	"strings"
 	"sync"
@@ -387,7 +388,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 		PingTimeout:  s.cfg.PingTimeout.Milliseconds(),
 		MaxPayload:   s.cfg.MaxPayload,
 	})
-	openPkt := Packet{Type: PacketOpen, Data: open}
+	openPkt := eioparser.Packet{Type: eioparser.PacketOpen, Data: open}
 
 	s.mu.Lock()
 	if s.closing {
@@ -412,5 +413,5 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	// The polling handshake answers with the open packet alone; what the
 	// upper layer sends on connect waits for the next poll.
 	sess.start()
-	sess.writePollResponse(w, []Packet{openPkt}, false)
+	sess.writePollResponse(w, []eioparser.Packet{openPkt}, false)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 	"siogo/internal/testutil"
 )
 

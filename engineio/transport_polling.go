@@ -2,8 +2,10 @@ package engineio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"siogo/internal/eioparser"
 	"strconv"
 	"sync"
 	"time"
@@ -49,24 +51,24 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if noop {
-		batch = append(batch, Packet{Type: PacketNoop})
+		batch = append(batch, eioparser.Packet{Type: eioparser.PacketNoop})
 	}
 	s.writePollResponse(w, batch, true)
 }
 
 // writePollResponse encodes pkts in the session's payload format.
-func (s *Session) writePollResponse(w http.ResponseWriter, pkts []Packet, release bool) {
+func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet, release bool) {
 	bp := bodyPool.Get().(*[]byte)
 	body := (*bp)[:0]
 	contentType := "text/plain; charset=UTF-8"
 	switch {
 	case s.protocol == 4:
-		body = appendPayloadV4(body, pkts)
-	case !s.b64 && payloadHasBinary(pkts):
+		body = eioparser.AppendPayloadV4(body, pkts)
+	case !s.b64 && eioparser.HasBinary(pkts):
 		contentType = "application/octet-stream"
-		body = appendPayloadV3Binary(body, pkts)
+		body = eioparser.AppendPayloadV3Binary(body, pkts)
 	default:
-		body = appendPayloadV3Text(body, pkts)
+		body = eioparser.AppendPayloadV3Text(body, pkts)
 	}
 	if release {
 		s.releaseBatch(pkts)
@@ -130,16 +132,16 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
-	var pkts []Packet
+	var pkts []eioparser.Packet
 	switch {
 	case binary:
-		pkts, err = decodePayloadV3Binary(body)
+		pkts, err = eioparser.DecodePayloadV3Binary(body)
 	case !utf8.Valid(body):
-		err = parseErr("payload is not valid UTF-8")
+		err = fmt.Errorf("%w: payload is not valid UTF-8", eioparser.ErrParse)
 	case s.protocol == 4:
-		pkts, err = decodePayloadV4(body)
+		pkts, err = eioparser.DecodePayloadV4(body)
 	default:
-		pkts, err = decodePayloadV3Text(body)
+		pkts, err = eioparser.DecodePayloadV3Text(body)
 	}
 	if err != nil {
 		s.srv.cfg.Logger.Debug("engineio: bad polling payload", "sid", s.id, "err", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"siogo/internal/eioparser"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -98,15 +99,15 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			abort()
 			return
 		}
-		p, err := decodeTextPacket(data)
+		p, err := eioparser.DecodePacket(data)
 		if err != nil {
 			abort()
 			return
 		}
 		switch {
-		case p.Type == PacketPing && string(p.Data) == "probe":
+		case p.Type == eioparser.PacketPing && string(p.Data) == "probe":
 			// Answered directly: the writer is not on this connection yet.
-			if err := writeFrames(conn, make([]byte, ws.MaxHeaderSize), s.protocol, []Packet{{Type: PacketPong, Data: p.Data}}); err != nil {
+			if err := writeFrames(conn, make([]byte, ws.MaxHeaderSize), s.protocol, []eioparser.Packet{{Type: eioparser.PacketPong, Data: p.Data}}); err != nil {
 				abort()
 				return
 			}
@@ -117,7 +118,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			default:
 			}
 			s.mu.Unlock()
-		case p.Type == PacketUpgrade:
+		case p.Type == eioparser.PacketUpgrade:
 			timer.Stop()
 			s.mu.Lock()
 			if s.closed || s.ws != conn {
@@ -183,26 +184,26 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 			conn.Close()
 			return
 		}
-		var p Packet
+		var p eioparser.Packet
 		switch {
 		case op == ws.OpBinary && s.protocol == 4:
-			p = Packet{Type: PacketMessage, Data: data, Binary: true}
+			p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data, Binary: true}
 		case op == ws.OpBinary:
-			if len(data) == 0 || data[0] != byte(PacketMessage) {
+			if len(data) == 0 || data[0] != byte(eioparser.PacketMessage) {
 				s.closeWith("parse error", closeDrop)
 				conn.Close()
 				return
 			}
-			p = Packet{Type: PacketMessage, Data: data[1:], Binary: true}
+			p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data[1:], Binary: true}
 		default:
-			p, err = decodeTextPacket(data)
+			p, err = eioparser.DecodePacket(data)
 			if err != nil {
 				s.closeWith("parse error", closeDrop)
 				conn.Close()
 				return
 			}
 		}
-		if p.Type == PacketClose {
+		if p.Type == eioparser.PacketClose {
 			// Over WebSocket the client's close packet is ignored, as in
 			// the reference implementation; the socket closing ends it.
 			continue
@@ -306,7 +307,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 // writeFrames writes each packet as one WebSocket frame: text packets as
 // "<type><data>", binary messages as raw bytes (EIO4) or with a leading
 // type byte (EIO3). hdr is scratch space of ws.MaxHeaderSize bytes.
-func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []Packet) error {
+func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []eioparser.Packet) error {
 	for _, p := range pkts {
 		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(p.Data)) + 1}
 		typ := '0' + byte(p.Type)

@@ -33,7 +33,7 @@ type echoHandler struct {
 }
 
 func (e *echoHandler) OnMessage(data []byte, binary bool) {
-	e.s.Send(Packet{Type: PacketMessage, Data: bytes.Clone(data), Binary: binary})
+	e.s.Send(Message{Data: bytes.Clone(data), Binary: binary})
 }
 
 func (e *echoHandler) OnClose(reason string) { e.closed <- reason }
@@ -155,6 +155,18 @@ func wantError(t *testing.T, what string, resp *http.Response, body string, stat
 		t.Errorf("%s: message %q, want %q", what, *got.Message, codeMessages[code])
 	}
 }
+
+// handshakeJSON is the reference server's handshake with its default
+// settings and a 20-character sid.
+const handshakeJSON = `{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`
+
+// capturedPlaceholder is the text part of a server emit of one Buffer.
+const capturedPlaceholder = `51-["bin",{"_placeholder":true,"num":0}]`
+
+// capturedV3Binary is the binary form of the same emit, as captured from the
+// reference server.
+var capturedV3Binary = append(append([]byte{0x00, 0x04, 0x01, 0xff}, "4"+capturedPlaceholder...),
+	0x01, 0x04, 0xff, 0x04, 0x01, 0x02, 0x03)
 
 func TestHandshakeShape(t *testing.T) {
 	const sid = "lv_VI97HAXpY6yYWAAAC"

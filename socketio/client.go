@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // client is one Engine.IO session and the sockets it has opened, one per

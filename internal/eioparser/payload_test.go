@@ -1,4 +1,4 @@
-package engineio
+package eioparser
 
 import (
 	"bytes"
@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/gobwas/ws"
-
-	"siogo/internal/testutil"
 )
 
 // The rows below are the wire examples of the protocol notes (and captures
@@ -105,7 +101,7 @@ func TestPayloadV4(t *testing.T) {
 			text(PacketMessage, `0{"token":"t"}`), text(PacketMessage, `0/custom,{"a":1}`), text(PacketMessage, "0/private,"),
 		}},
 		{"non-ASCII", "4héllo €😀", []Packet{text(PacketMessage, "héllo €😀")}},
-	}, appendPayloadV4, decodePayloadV4)
+	}, AppendPayloadV4, DecodePayloadV4)
 }
 
 func TestPayloadV4Errors(t *testing.T) {
@@ -121,7 +117,7 @@ func TestPayloadV4Errors(t *testing.T) {
 		"b!!!",         // not base64
 		"bAQ",          // missing padding
 		"bAQIDBA=",     // wrong padding
-	}, decodePayloadV4)
+	}, DecodePayloadV4)
 }
 
 func TestPayloadV3Text(t *testing.T) {
@@ -141,7 +137,7 @@ func TestPayloadV3Text(t *testing.T) {
 		}},
 		{"ack", `8:437["x"]`, []Packet{text(PacketMessage, `37["x"]`)}},
 		{"server emit with a buffer, b64", "41:4" + capturedPlaceholder + "6:b4AQID", []Packet{text(PacketMessage, capturedPlaceholder), bin(1, 2, 3)}},
-	}, appendPayloadV3Text, decodePayloadV3Text)
+	}, AppendPayloadV3Text, DecodePayloadV3Text)
 }
 
 func TestPayloadV3TextErrors(t *testing.T) {
@@ -162,7 +158,7 @@ func TestPayloadV3TextErrors(t *testing.T) {
 		"3:b3A",         // binary that is not a message
 		"4:b4!!",        // bad base64
 		"1:b",           // binary without a type
-	}, decodePayloadV3Text)
+	}, DecodePayloadV3Text)
 }
 
 // capturedV3Binary is the binary form of the server emit with a buffer, as
@@ -178,7 +174,7 @@ func TestPayloadV3Binary(t *testing.T) {
 		{"non-ASCII text, length in bytes", "\x00\x04\xff4€", []Packet{text(PacketMessage, "€")}},
 		{"ten-byte binary", "\x01\x01\x01\xff\x04" + strings.Repeat("\x00", 10), []Packet{bin(make([]byte, 10)...)}},
 		{"empty binary", "\x01\x01\xff\x04", []Packet{bin()}},
-	}, appendPayloadV3Binary, decodePayloadV3Binary)
+	}, AppendPayloadV3Binary, DecodePayloadV3Binary)
 }
 
 func TestPayloadV3BinaryErrors(t *testing.T) {
@@ -195,7 +191,7 @@ func TestPayloadV3BinaryErrors(t *testing.T) {
 		"\x00\x01\xff2\x00",     // truncated second packet
 		"\x00\x03\xff4\xff\x00", // string packet that is not UTF-8
 		"\x00" + strings.Repeat("\x00", 11) + "\x01\xff2", // eleven digits
-	}, decodePayloadV3Binary)
+	}, DecodePayloadV3Binary)
 }
 
 func TestUTF16Len(t *testing.T) {
@@ -206,38 +202,8 @@ func TestUTF16Len(t *testing.T) {
 		{"", 0}, {"hello", 5}, {"€", 1}, {"😀", 2}, {"héllo €😀", 9},
 		{"\xff", 1}, {"\xe2\x82", 2}, // invalid bytes count one each
 	} {
-		if got := utf16Len([]byte(c.in)); got != c.want {
-			t.Errorf("utf16Len(%q) = %d, want %d", c.in, got, c.want)
-		}
-	}
-}
-
-// TestWebSocketFrames checks the frame forms: text frames "<type><data>",
-// binary messages as raw bytes (4) or behind a type byte (3).
-func TestWebSocketFrames(t *testing.T) {
-	for _, c := range []struct {
-		protocol int
-		pkt      Packet
-		op       ws.OpCode
-		payload  string
-	}{
-		{4, text(PacketMessage, `2["a"]`), ws.OpText, `42["a"]`},
-		{3, text(PacketMessage, `2["a"]`), ws.OpText, `42["a"]`},
-		{4, text(PacketPong, "probe"), ws.OpText, "3probe"},
-		{4, bin(1, 2, 3, 4), ws.OpBinary, "\x01\x02\x03\x04"},
-		{3, bin(1, 2, 3, 4), ws.OpBinary, "\x04\x01\x02\x03\x04"},
-	} {
-		var buf bytes.Buffer
-		if err := writeFrames(&buf, make([]byte, ws.MaxHeaderSize), c.protocol, []Packet{c.pkt}); err != nil {
-			t.Fatal(err)
-		}
-		f, err := testutil.ReadFrame(&buf, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.Header.Fin || f.Header.Masked || f.Header.OpCode != c.op || string(f.Payload) != c.payload || buf.Len() != 0 {
-			t.Errorf("EIO%d %s: frame %+v %q (%d bytes left), want a final unmasked %v frame %q",
-				c.protocol, fmtPackets([]Packet{c.pkt}), f.Header, f.Payload, buf.Len(), c.op, c.payload)
+		if got := UTF16Len([]byte(c.in)); got != c.want {
+			t.Errorf("UTF16Len(%q) = %d, want %d", c.in, got, c.want)
 		}
 	}
 }

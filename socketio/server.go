@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // Options configures a Server.

@@ -13,7 +13,7 @@ func TestServerCloseReachesIdlePoller(t *testing.T) {
 	for _, protocol := range []int{3, 4} {
 		c := e.dial(t, protocol, "polling")
 		sess := e.session(t, c.SID())
-		if err := sess.Send(Packet{Type: PacketMessage, Data: []byte("last words")}); err != nil {
+		if err := sess.Send(Message{Data: []byte("last words")}); err != nil {
 			t.Fatal(err)
 		}
 		sess.Close("server shutting down")

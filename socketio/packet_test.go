@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"testing"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // The rows are the Socket.IO packets of the protocol notes (without the
@@ -180,16 +180,16 @@ func TestFrames(t *testing.T) {
 		Data:        json.RawMessage(`[` + ph0 + `,` + ph1 + `]`),
 		Attachments: [][]byte{{1, 2, 3}, {4}}}
 	frames := p.Frames()
-	want := []engineio.Packet{
-		{Type: engineio.PacketMessage, Data: []byte(`62-789[` + ph0 + `,` + ph1 + `]`)},
-		{Type: engineio.PacketMessage, Data: []byte{1, 2, 3}, Binary: true},
-		{Type: engineio.PacketMessage, Data: []byte{4}, Binary: true},
+	want := []engineio.Message{
+		{Data: []byte(`62-789[` + ph0 + `,` + ph1 + `]`)},
+		{Data: []byte{1, 2, 3}, Binary: true},
+		{Data: []byte{4}, Binary: true},
 	}
 	if len(frames) != len(want) {
 		t.Fatalf("%d frames, want %d", len(frames), len(want))
 	}
 	for i := range want {
-		if frames[i].Type != want[i].Type || frames[i].Binary != want[i].Binary || !bytes.Equal(frames[i].Data, want[i].Data) {
+		if frames[i].Binary != want[i].Binary || !bytes.Equal(frames[i].Data, want[i].Data) {
 			t.Errorf("frame %d = %+v, want %+v", i, frames[i], want[i])
 		}
 	}

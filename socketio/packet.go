@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strconv"
 
-	"siogo/internal/engineio"
+	"siogo/engineio"
 )
 
 // PacketType is the Socket.IO packet type.
@@ -87,11 +87,11 @@ func (p *Packet) AppendText(dst []byte) []byte {
 
 // Frames returns the packet as Engine.IO messages: the text part, then one
 // binary message per attachment. The result may be sent to many sessions.
-func (p *Packet) Frames() []engineio.Packet {
-	frames := make([]engineio.Packet, 1, 1+len(p.Attachments))
-	frames[0] = engineio.Packet{Type: engineio.PacketMessage, Data: p.AppendText(nil)}
+func (p *Packet) Frames() []engineio.Message {
+	frames := make([]engineio.Message, 1, 1+len(p.Attachments))
+	frames[0] = engineio.Message{Data: p.AppendText(nil)}
 	for _, a := range p.Attachments {
-		frames = append(frames, engineio.Packet{Type: engineio.PacketMessage, Data: a, Binary: true})
+		frames = append(frames, engineio.Message{Data: a, Binary: true})
 	}
 	return frames
 }

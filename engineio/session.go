@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"siogo/internal/eioparser"
 	"sync"
 	"time"
 )
@@ -42,8 +43,8 @@ type Session struct {
 
 	mu        sync.Mutex
 	transport string
-	queue     []Packet
-	spare     []Packet // the previous batch's backing array, reused
+	queue     []eioparser.Packet
+	spare     []eioparser.Packet // the previous batch's backing array, reused
 	closed    bool
 	reason    string
 	polling   bool          // a GET is waiting for packets
@@ -140,7 +141,7 @@ func (s *Session) sendPing() {
 		s.timeoutTimer.Reset(s.srv.cfg.PingTimeout)
 	}
 	s.mu.Unlock()
-	s.Send(Packet{Type: PacketPing})
+	s.send(eioparser.Packet{Type: eioparser.PacketPing})
 }
 
 func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", closeDrop) }
@@ -148,9 +149,9 @@ func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", closeDrop) 
 // onHeartbeat handles a ping (EIO3) or pong (EIO4) from the client. A
 // heartbeat in the wrong direction closes the session, as the reference
 // implementation does.
-func (s *Session) onHeartbeat(p Packet) {
+func (s *Session) onHeartbeat(p eioparser.Packet) {
 	cfg := &s.srv.cfg
-	if (p.Type == PacketPing) != (s.protocol == 3) {
+	if (p.Type == eioparser.PacketPing) != (s.protocol == 3) {
 		s.closeWith("invalid heartbeat direction", closeDrop)
 		return
 	}
@@ -162,7 +163,7 @@ func (s *Session) onHeartbeat(p Packet) {
 	if s.protocol == 3 {
 		s.timeoutTimer.Reset(cfg.PingInterval + cfg.PingTimeout)
 		s.mu.Unlock()
-		s.Send(Packet{Type: PacketPong, Data: append([]byte(nil), p.Data...)})
+		s.send(eioparser.Packet{Type: eioparser.PacketPong, Data: append([]byte(nil), p.Data...)})
 		return
 	}
 	if s.timeoutTimer != nil {
@@ -172,10 +173,36 @@ func (s *Session) onHeartbeat(p Packet) {
 	s.mu.Unlock()
 }
 
-// Send queues packets for the client, as one unit: no other packet is
-// interleaved with them. The packets' Data must not be modified afterwards;
+// Message is one Engine.IO message: text, or raw bytes when Binary is set.
+type Message struct {
+	Data   []byte
+	Binary bool
+}
+
+// Send queues messages for the client, as one unit: no other packet is
+// interleaved with them. The messages' Data must not be modified afterwards;
 // the same bytes may be shared by many sessions.
-func (s *Session) Send(pkts ...Packet) error {
+func (s *Session) Send(msgs ...Message) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue)+len(msgs) > s.srv.cfg.MaxQueuedPackets {
+		s.mu.Unlock()
+		s.overflow()
+		return ErrQueueFull
+	}
+	for _, m := range msgs {
+		s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketMessage, Data: m.Data, Binary: m.Binary})
+	}
+	s.wakeLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// send queues control packets (pings, pongs).
+func (s *Session) send(pkts ...eioparser.Packet) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -183,18 +210,23 @@ func (s *Session) Send(pkts ...Packet) error {
 	}
 	if len(s.queue)+len(pkts) > s.srv.cfg.MaxQueuedPackets {
 		s.mu.Unlock()
-		if obs := s.srv.cfg.Observer; obs != nil {
-			obs.QueueOverflow()
-		}
-		// Closed from another goroutine: the caller may be in the middle
-		// of a broadcast, and the close runs the upper layer's handlers.
-		go s.closeWith("send queue full", closeDrop)
+		s.overflow()
 		return ErrQueueFull
 	}
 	s.queue = append(s.queue, pkts...)
 	s.wakeLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// overflow closes a session whose client has fallen too far behind.
+func (s *Session) overflow() {
+	if obs := s.srv.cfg.Observer; obs != nil {
+		obs.QueueOverflow()
+	}
+	// Closed from another goroutine: the caller may be in the middle of a
+	// broadcast, and the close runs the upper layer's handlers.
+	go s.closeWith("send queue full", closeDrop)
 }
 
 // wakeLocked makes the current transport pick up the queue.
@@ -227,14 +259,14 @@ func (s *Session) kickWriterLocked() {
 
 // takeQueue removes and returns the queued packets. The caller returns the
 // slice with releaseBatch once written, so its array can be reused.
-func (s *Session) takeQueueLocked() []Packet {
+func (s *Session) takeQueueLocked() []eioparser.Packet {
 	batch := s.queue
 	s.queue = s.spare[:0]
 	s.spare = nil
 	return batch
 }
 
-func (s *Session) releaseBatch(batch []Packet) {
+func (s *Session) releaseBatch(batch []eioparser.Packet) {
 	clear(batch)
 	s.mu.Lock()
 	// Keep small arrays for reuse; let a burst's large one go.
@@ -292,7 +324,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 		// A polling client learns of the end from a close packet, which
 		// the pending or next poll delivers.
 		if mode != closeByPeer {
-			s.queue = append(s.queue, Packet{Type: PacketClose})
+			s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketClose})
 		}
 		if ws != nil {
 			// A probing WebSocket that never finished the upgrade.
@@ -351,7 +383,7 @@ func (s *Session) allowPacket() bool {
 }
 
 // onPacket handles one packet from the client on any transport.
-func (s *Session) onPacket(p Packet) {
+func (s *Session) onPacket(p eioparser.Packet) {
 	s.inMu.Lock()
 	allowed := s.allowPacket()
 	s.inMu.Unlock()
@@ -363,15 +395,15 @@ func (s *Session) onPacket(p Packet) {
 		return
 	}
 	switch p.Type {
-	case PacketMessage:
+	case eioparser.PacketMessage:
 		s.inMu.Lock()
 		if !s.Closed() {
 			s.handler.OnMessage(p.Data, p.Binary)
 		}
 		s.inMu.Unlock()
-	case PacketPing, PacketPong:
+	case eioparser.PacketPing, eioparser.PacketPong:
 		s.onHeartbeat(p)
-	case PacketClose:
+	case eioparser.PacketClose:
 		s.closeWith("transport close", closeByPeer)
 	}
 }

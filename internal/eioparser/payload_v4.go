@@ -1,4 +1,4 @@
-package engineio
+package eioparser
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 // recordSeparator joins packets in an Engine.IO 4 polling payload.
 const recordSeparator = 0x1e
 
-// appendPayloadV4 appends the Engine.IO 4 polling encoding of pkts to dst:
+// AppendPayloadV4 appends the Engine.IO 4 polling encoding of pkts to dst:
 // text packets as "<type><data>", binary messages as "b<base64>", joined by
 // the record separator.
-func appendPayloadV4(dst []byte, pkts []Packet) []byte {
+func AppendPayloadV4(dst []byte, pkts []Packet) []byte {
 	for i, p := range pkts {
 		if i > 0 {
 			dst = append(dst, recordSeparator)
@@ -27,9 +27,9 @@ func appendPayloadV4(dst []byte, pkts []Packet) []byte {
 	return dst
 }
 
-// decodePayloadV4 splits an Engine.IO 4 polling payload into packets. Text
+// DecodePayloadV4 splits an Engine.IO 4 polling payload into packets. Text
 // packets alias body.
-func decodePayloadV4(body []byte) ([]Packet, error) {
+func DecodePayloadV4(body []byte) ([]Packet, error) {
 	if len(body) == 0 {
 		return nil, parseErr("empty payload")
 	}
@@ -60,5 +60,5 @@ func decodePacketV4(b []byte) (Packet, error) {
 		}
 		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
 	}
-	return decodeTextPacket(b)
+	return DecodePacket(b)
 }
