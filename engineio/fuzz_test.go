@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -50,7 +49,7 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		conn := &byteConn{r: bytes.NewReader(stream)}
-		fr := frameReader{conn: conn, max: limit, wmu: new(sync.Mutex)}
+		fr := newMessageReader(conn, limit, conn)
 		total := 0
 		for range 64 {
 			op, msg, err := fr.next()
@@ -60,8 +59,8 @@ func FuzzFrameReader(f *testing.F) {
 			if op != ws.OpText && op != ws.OpBinary {
 				t.Fatalf("returned a message with opcode %v", op)
 			}
-			if int64(len(msg)) > limit+1 {
-				t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit+1)
+			if int64(len(msg)) > limit {
+				t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit)
 			}
 			if op == ws.OpText && !utf8.Valid(msg) {
 				t.Fatalf("returned invalid UTF-8 text %q", msg)

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -70,6 +71,10 @@ type Observer interface {
 	// RequestRefused counts a request refused by a limit (the origin
 	// check, the payload limit, AllowRequest), by the HTTP status it got.
 	RequestRefused(status int)
+	// PollHandedOff counts a relayed long poll (see Relayed) that lost its
+	// carrier, or was superseded by the client's next poll, while its
+	// session stayed open.
+	PollHandedOff()
 }
 
 func (c *Config) setDefaults() {
@@ -124,6 +129,7 @@ type Server struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	closing  bool
+	drained  chan struct{} // closed once closing and no session is left
 }
 
 // NewServer returns a server that calls onConnect for every new session,
@@ -238,7 +244,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sess.serveUpgrade(w, r)
 		return
 	}
-	if sess.currentTransport() != TransportPolling {
+	if sess.Transport() != TransportPolling {
 		writeError(w, codeBadRequest)
 		return
 	}
@@ -267,6 +273,12 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+func (s *Server) pollHandedOff() {
+	if obs := s.cfg.Observer; obs != nil {
+		obs.PollHandedOff()
+	}
 }
 
 func (s *Server) refused(status int) {
@@ -346,16 +358,28 @@ func (s *Server) remove(sess *Session) {
 	s.mu.Lock()
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
+		if s.closing && len(s.sessions) == 0 {
+			close(s.drained)
+		}
 	}
 	s.mu.Unlock()
 }
 
-// Close closes every session, telling polling clients with a close packet
-// and WebSocket clients with a close frame, and refuses new handshakes.
-// Clients treat this as a lost connection and reconnect.
-func (s *Server) Close() {
+// Close refuses new handshakes and closes every session, telling polling
+// clients with a close packet and WebSocket clients with a close frame;
+// clients take it for a lost connection and reconnect. It returns once every
+// session is gone, polling clients having collected what was queued for
+// them on their next poll, or with ctx's error when ctx ends first.
+func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
+	if !s.closing {
+		s.closing = true
+		s.drained = make(chan struct{})
+		if len(s.sessions) == 0 {
+			close(s.drained)
+		}
+	}
+	drained := s.drained
 	all := make([]*Session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
 		all = append(all, sess)
@@ -363,6 +387,12 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	for _, sess := range all {
 		sess.Close("server shutting down")
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -375,8 +405,8 @@ type handshakeData struct {
 }
 
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string, q url.Values) {
-	sess := newSession(s, protocol, transport, r)
-	sess.b64 = protocol == 3 && q.Get("b64") != ""
+	sess := newSession(s, protocol, r)
+	sess.poll.b64 = protocol == 3 && q.Get("b64") != ""
 	upgrades := []string{}
 	if transport == TransportPolling && slices.Contains(s.cfg.Transports, TransportWebSocket) {
 		upgrades = append(upgrades, TransportWebSocket)
@@ -406,12 +436,12 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 			return
 		}
 		sess.queue = append(sess.queue, openPkt)
-		sess.start()
+		sess.start(TransportWebSocket)
 		sess.runWebSocket(conn)
 		return
 	}
 	// The polling handshake answers with the open packet alone; what the
 	// upper layer sends on connect waits for the next poll.
-	sess.start()
-	sess.writePollResponse(w, []eioparser.Packet{openPkt}, false)
+	sess.start(TransportPolling)
+	sess.writePollResponse(w, []eioparser.Packet{openPkt})
 }

@@ -63,7 +63,12 @@ func startEcho(t *testing.T, cfg Config) *echoServer {
 	// Cleanups run last-in first-out: sessions end (answering pending
 	// polls) before the HTTP server waits for its requests.
 	t.Cleanup(ts.Close)
-	t.Cleanup(e.srv.Close)
+	t.Cleanup(func() {
+		// Close the sessions without waiting for clients that are gone.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		e.srv.Close(ctx)
+	})
 	e.url = ts.URL + "/engine.io/"
 	return e
 }
@@ -468,7 +473,7 @@ func TestConcurrentPosts(t *testing.T) {
 	waitFor(t, "the first POST to be read", func() bool {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
-		return sess.posting
+		return sess.poll.posting
 	})
 	resp, body, err := c.Post(testCtx(t), "", []byte("4second"))
 	if err != nil {
@@ -541,7 +546,7 @@ func TestUpgrade(t *testing.T) {
 			waitFor(t, "the poll to be pending", func() bool {
 				sess.mu.Lock()
 				defer sess.mu.Unlock()
-				return sess.polling
+				return sess.poll.waiting
 			})
 			if err := c.Upgrade(ctx); err != nil {
 				t.Fatal(err)

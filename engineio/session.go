@@ -2,12 +2,12 @@ package engineio
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
-	"siogo/internal/eioparser"
 	"sync"
 	"time"
+
+	"siogo/internal/eioparser"
 )
 
 // ErrClosed is returned by Send on a closed session.
@@ -27,54 +27,51 @@ type RequestInfo struct {
 	Secure     bool
 }
 
+// Message is one Engine.IO message: text, or raw bytes when Binary is set.
+type Message struct {
+	Data   []byte
+	Binary bool
+}
+
 // Session is one Engine.IO connection. Its methods are safe for concurrent
 // use.
+//
+// The session owns what both transports share: the send queue, the
+// heartbeat and the close. The state of each transport lives in its own
+// struct, poll and ws, guarded by the session's mu.
 type Session struct {
 	srv      *Server
 	id       string
 	protocol int
-	b64      bool
 	req      RequestInfo
 	handler  Handler
 
 	// inMu serialises delivery to the handler: polling POSTs and the
-	// WebSocket reader may overlap during an upgrade.
+	// WebSocket reader may overlap during an upgrade. It also guards the
+	// packet rate limit.
 	inMu sync.Mutex
+	rate tokenBucket
 
 	mu        sync.Mutex
-	transport string
 	queue     []eioparser.Packet
 	spare     []eioparser.Packet // the previous batch's backing array, reused
 	closed    bool
 	reason    string
-	polling   bool          // a GET is waiting for packets
-	posting   bool          // a POST is being read
-	pollWake  chan struct{} // wakes the waiting GET; capacity 1
-	upgrading bool          // a WebSocket has probed; polls return at once
-	upgraded  bool
-	ws        net.Conn
-	writing   bool          // a WebSocket writer goroutine is running
-	writeWake chan struct{} // wakes a lingering writer; capacity 1
-	wmu       sync.Mutex    // held while writing to ws
-
-	// Packet rate limit: a token bucket refilled at MaxPacketsPerSecond,
-	// holding at most one second's worth. Touched only by the goroutine
-	// delivering the client's packets, under inMu.
-	tokens     float64
-	tokensTime time.Time
+	upgrading bool         // a WebSocket has probed; polls return at once
+	poll      pollState    // the polling transport
+	ws        *wsTransport // the WebSocket transport, once one is open
 
 	pingTimer    *time.Timer // EIO4: next ping
 	timeoutTimer *time.Timer // heartbeat deadline
 }
 
-func newSession(srv *Server, protocol int, transport string, r *http.Request) *Session {
+func newSession(srv *Server, protocol int, r *http.Request) *Session {
 	u := *r.URL
 	return &Session{
-		srv:       srv,
-		id:        srv.cfg.NewID(),
-		protocol:  protocol,
-		transport: transport,
-		pollWake:  make(chan struct{}, 1),
+		srv:      srv,
+		id:       srv.cfg.NewID(),
+		protocol: protocol,
+		poll:     pollState{wake: make(chan struct{}, 1)},
 		req: RequestInfo{
 			RemoteAddr: r.RemoteAddr,
 			Host:       r.Host,
@@ -96,18 +93,23 @@ func (s *Session) Protocol() int { return s.protocol }
 func (s *Session) Request() RequestInfo { return s.req }
 
 // Transport returns the current transport name.
-func (s *Session) Transport() string { return s.currentTransport() }
-
-func (s *Session) currentTransport() string {
+func (s *Session) Transport() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.transport
+	return s.transportLocked()
+}
+
+func (s *Session) transportLocked() string {
+	if s.ws != nil && !s.upgrading {
+		return TransportWebSocket
+	}
+	return TransportPolling
 }
 
 // start hands the session to the upper layer and arms the heartbeat.
-func (s *Session) start() {
+func (s *Session) start(transport string) {
 	if obs := s.srv.cfg.Observer; obs != nil {
-		obs.SessionOpened(s.transport, s.protocol)
+		obs.SessionOpened(transport, s.protocol)
 	}
 	h := s.srv.onConnect(s)
 	cfg := &s.srv.cfg
@@ -173,12 +175,6 @@ func (s *Session) onHeartbeat(p eioparser.Packet) {
 	s.mu.Unlock()
 }
 
-// Message is one Engine.IO message: text, or raw bytes when Binary is set.
-type Message struct {
-	Data   []byte
-	Binary bool
-}
-
 // Send queues messages for the client, as one unit: no other packet is
 // interleaved with them. The messages' Data must not be modified afterwards;
 // the same bytes may be shared by many sessions.
@@ -232,33 +228,15 @@ func (s *Session) overflow() {
 // wakeLocked makes the current transport pick up the queue.
 func (s *Session) wakeLocked() {
 	if s.ws != nil && !s.upgrading {
-		s.kickWriterLocked()
+		s.ws.kickLocked(s)
 		return
 	}
-	select {
-	case s.pollWake <- struct{}{}:
-	default:
-	}
+	s.poll.wakeLocked()
 }
 
-// kickWriterLocked wakes the WebSocket writer, starting one if none runs.
-func (s *Session) kickWriterLocked() {
-	if s.writing {
-		select {
-		case s.writeWake <- struct{}{}:
-		default:
-		}
-		return
-	}
-	s.writing = true
-	if s.writeWake == nil {
-		s.writeWake = make(chan struct{}, 1)
-	}
-	go s.writeLoop(s.ws)
-}
-
-// takeQueue removes and returns the queued packets. The caller returns the
-// slice with releaseBatch once written, so its array can be reused.
+// takeQueueLocked removes and returns the queued packets. The caller
+// returns the slice with releaseBatch once written, so its array can be
+// reused.
 func (s *Session) takeQueueLocked() []eioparser.Packet {
 	batch := s.queue
 	s.queue = s.spare[:0]
@@ -309,16 +287,15 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	if s.timeoutTimer != nil {
 		s.timeoutTimer.Stop()
 	}
-	transport := s.transport
-	ws := s.ws
+	transport := s.transportLocked()
 	h := s.handler
 	lingering := false
-	if ws != nil && !s.upgrading {
+	if s.ws != nil && !s.upgrading {
 		if mode == closeFlush {
-			s.kickWriterLocked()
+			s.ws.kickLocked(s)
 		} else {
 			s.queue = nil
-			ws.Close()
+			s.ws.conn.Close()
 		}
 	} else {
 		// A polling client learns of the end from a close packet, which
@@ -326,19 +303,16 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 		if mode != closeByPeer {
 			s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketClose})
 		}
-		if ws != nil {
+		if s.ws != nil {
 			// A probing WebSocket that never finished the upgrade.
-			ws.Close()
+			s.ws.conn.Close()
 		}
-		select {
-		case s.pollWake <- struct{}{}:
-		default:
-		}
+		s.poll.wakeLocked()
 		// A server-side close with no poll waiting keeps the session
 		// findable until the next poll has collected the rest of the
 		// queue, or for a ping timeout at most. Sessions ended by an
 		// error are gone at once: their next request gets 400.
-		lingering = mode == closeFlush && !s.polling
+		lingering = mode == closeFlush && !s.poll.waiting
 	}
 	s.mu.Unlock()
 
@@ -362,30 +336,36 @@ func (s *Session) Closed() bool {
 	return s.closed
 }
 
-// allowPacket spends a token of the rate limit; the caller holds inMu.
-func (s *Session) allowPacket() bool {
-	limit := s.srv.cfg.MaxPacketsPerSecond
+// tokenBucket is the packet rate limit of one session: refilled at the
+// configured rate, holding at most one second's worth.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow spends a token; limit is the rate per second, 0 for none.
+func (b *tokenBucket) allow(limit int) bool {
 	if limit <= 0 {
 		return true
 	}
 	now := time.Now()
-	if s.tokensTime.IsZero() {
-		s.tokens = float64(limit)
+	if b.last.IsZero() {
+		b.tokens = float64(limit)
 	} else {
-		s.tokens = min(float64(limit), s.tokens+now.Sub(s.tokensTime).Seconds()*float64(limit))
+		b.tokens = min(float64(limit), b.tokens+now.Sub(b.last).Seconds()*float64(limit))
 	}
-	s.tokensTime = now
-	if s.tokens < 1 {
+	b.last = now
+	if b.tokens < 1 {
 		return false
 	}
-	s.tokens--
+	b.tokens--
 	return true
 }
 
 // onPacket handles one packet from the client on any transport.
 func (s *Session) onPacket(p eioparser.Packet) {
 	s.inMu.Lock()
-	allowed := s.allowPacket()
+	allowed := s.rate.allow(s.srv.cfg.MaxPacketsPerSecond)
 	s.inMu.Unlock()
 	if !allowed {
 		if obs := s.srv.cfg.Observer; obs != nil {

@@ -5,84 +5,155 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"siogo/internal/eioparser"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"siogo/internal/eioparser"
 )
+
+// pollState is the long-polling transport of a session, guarded by the
+// session's mu. At most one GET is held at a time; a relayed one (see
+// Relayed) gives way to a newer poll, and a newer poll supersedes it by
+// bumping gen.
+type pollState struct {
+	b64     bool          // EIO3 client that cannot take binary
+	waiting bool          // a GET is held
+	relayed bool          // the held GET came through another node
+	gen     uint64        // the held GET's number
+	posting bool          // a POST is being read
+	wake    chan struct{} // wakes the held GET; capacity 1
+}
+
+func (p *pollState) wakeLocked() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // servePoll answers a long-polling GET: it waits until packets are queued
 // (or the session ends, or an upgrade needs the poll back) and writes them.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	relayed := isRelayed(r)
 	s.mu.Lock()
-	if s.polling {
-		s.mu.Unlock()
-		s.closeWith("overlap from client", closeDrop)
-		writeError(w, codeBadRequest)
-		return
+	if s.poll.waiting {
+		if !s.poll.relayed {
+			s.mu.Unlock()
+			s.closeWith("overlap from client", closeDrop)
+			writeError(w, codeBadRequest)
+			return
+		}
+		// The held poll came through a node that went away, or that is
+		// about to notice: this newer poll takes its place.
+		s.srv.pollHandedOff()
 	}
-	s.polling = true
-	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.transport == TransportPolling {
+	s.poll.gen++
+	gen := s.poll.gen
+	s.poll.waiting, s.poll.relayed = true, relayed
+	s.poll.wakeLocked() // tells a superseded poll to step aside
+	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.ws == nil {
 		s.mu.Unlock()
 		select {
-		case <-s.pollWake:
+		case <-s.poll.wake:
 		case <-r.Context().Done():
 			s.mu.Lock()
-			s.polling = false
+			mine := s.poll.gen == gen
+			if mine {
+				s.poll.waiting = false
+			}
 			s.mu.Unlock()
-			s.closeWith("poll connection closed prematurely", closeDrop)
+			switch {
+			case mine && relayed:
+				// The node in the middle went away; the client will
+				// poll again by another route.
+				s.srv.pollHandedOff()
+			case mine:
+				// A direct client that drops its poll has left.
+				s.closeWith("poll connection closed prematurely", closeDrop)
+			}
 			return
 		}
 		s.mu.Lock()
+		if s.poll.gen != gen {
+			// Superseded; the wake may have been meant for the newer
+			// poll, so pass it on.
+			s.poll.wakeLocked()
+			s.mu.Unlock()
+			s.writePollResponse(w, []eioparser.Packet{{Type: eioparser.PacketNoop}})
+			return
+		}
 	}
 	batch := s.takeQueueLocked()
 	// A probing WebSocket is waiting for this poll to end: a noop lets the
 	// client pause polling and finish the upgrade. A poll ended by the
 	// client's own close packet gets a noop too.
 	closed := s.closed
-	noop := s.upgrading || s.transport != TransportPolling || (closed && len(batch) == 0)
-	s.polling = false
+	noop := s.upgrading || s.ws != nil || (closed && len(batch) == 0)
+	s.poll.waiting = false
 	s.mu.Unlock()
 	if closed {
 		s.srv.remove(s)
 	}
 
+	n := len(batch)
 	if noop {
 		batch = append(batch, eioparser.Packet{Type: eioparser.PacketNoop})
 	}
-	s.writePollResponse(w, batch, true)
+	err := s.writePollResponse(w, batch)
+	if err != nil && relayed && !closed {
+		// The node in the middle went away with the answer: keep it
+		// for the client's next poll.
+		s.requeue(batch[:n])
+		return
+	}
+	s.releaseBatch(batch)
 }
 
-// writePollResponse encodes pkts in the session's payload format.
-func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet, release bool) {
+// requeue puts packets that could not be delivered back at the head of the
+// queue.
+func (s *Session) requeue(batch []eioparser.Packet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(batch) == 0 {
+		return
+	}
+	s.queue = append(batch, s.queue...)
+	s.wakeLocked()
+}
+
+// writePollResponse encodes pkts in the session's payload format and sends
+// them, reporting whether they reached the connection.
+func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet) error {
 	bp := bodyPool.Get().(*[]byte)
 	body := (*bp)[:0]
 	contentType := "text/plain; charset=UTF-8"
 	switch {
 	case s.protocol == 4:
 		body = eioparser.AppendPayloadV4(body, pkts)
-	case !s.b64 && eioparser.HasBinary(pkts):
+	case !s.poll.b64 && eioparser.HasBinary(pkts):
 		contentType = "application/octet-stream"
 		body = eioparser.AppendPayloadV3Binary(body, pkts)
 	default:
 		body = eioparser.AppendPayloadV3Text(body, pkts)
-	}
-	if release {
-		s.releaseBatch(pkts)
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	_, err := w.Write(body)
+	if err == nil {
+		err = http.NewResponseController(w).Flush()
+	}
 	if cap(body) <= 64<<10 {
 		*bp = body[:0]
 		bodyPool.Put(bp)
 	}
+	return err
 }
 
 // servePost reads a polling payload from the client and handles its packets
@@ -95,17 +166,17 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if s.posting {
+	if s.poll.posting {
 		s.mu.Unlock()
 		s.closeWith("data request overlap from client", closeDrop)
 		writeError(w, codeBadRequest)
 		return
 	}
-	s.posting = true
+	s.poll.posting = true
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.posting = false
+		s.poll.posting = false
 		s.mu.Unlock()
 	}()
 

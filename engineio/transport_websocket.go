@@ -2,16 +2,18 @@ package engineio
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"siogo/internal/eioparser"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"siogo/internal/eioparser"
 )
 
 // The WebSocket transport keeps an idle connection cheap: one goroutine
@@ -19,6 +21,47 @@ import (
 // there is something to write; it drains the whole queue into a pooled
 // buffered writer and flushes once, so a burst of broadcasts costs one
 // system call per connection instead of one per frame.
+
+// wsTransport is the WebSocket transport of a session. writing and wake are
+// guarded by the session's mu.
+type wsTransport struct {
+	conn    net.Conn
+	writing bool          // a writer goroutine is running
+	wake    chan struct{} // wakes a lingering writer; capacity 1
+	wmu     sync.Mutex    // held while writing to conn
+}
+
+// kickLocked wakes the writer, starting one if none runs.
+func (t *wsTransport) kickLocked(s *Session) {
+	if t.writing {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	t.writing = true
+	if t.wake == nil {
+		t.wake = make(chan struct{}, 1)
+	}
+	go s.writeLoop(t)
+}
+
+// Write writes one whole frame, between the writer's batches: the replies
+// to control frames go through it.
+func (t *wsTransport) Write(p []byte) (int, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	return t.conn.Write(p)
+}
+
+func (t *wsTransport) writeClose(code ws.StatusCode, reason string) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	ws.WriteFrame(t.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+}
 
 // frameWriter is a pooled buffered writer with room for a frame header, so
 // writing a batch allocates nothing.
@@ -56,30 +99,31 @@ func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // the probe exchange, then the switch of transports.
 func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.transport != TransportPolling || s.upgrading || s.closed {
-		s.mu.Unlock()
+	busy := s.ws != nil || s.closed
+	s.mu.Unlock()
+	if busy {
 		writeError(w, codeBadRequest)
 		return
 	}
-	s.mu.Unlock()
 	conn, err := upgradeWebSocket(w, r)
 	if err != nil {
 		return
 	}
+	t := &wsTransport{conn: conn}
 	s.mu.Lock()
-	if s.transport != TransportPolling || s.upgrading || s.closed {
+	if s.ws != nil || s.closed {
 		s.mu.Unlock()
 		conn.Close()
 		return
 	}
 	s.upgrading = true
-	s.ws = conn
+	s.ws = t
 	s.mu.Unlock()
 
 	abort := func() {
 		conn.Close()
 		s.mu.Lock()
-		if s.ws == conn && s.upgrading {
+		if s.ws == t && s.upgrading {
 			s.ws = nil
 			s.upgrading = false
 		}
@@ -88,14 +132,10 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	timer := time.AfterFunc(s.srv.cfg.UpgradeTimeout, abort)
 	defer timer.Stop()
 
-	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
+	rd := newMessageReader(conn, s.srv.cfg.MaxPayload, t)
 	for {
-		op, data, err := fr.next()
-		if err != nil {
-			abort()
-			return
-		}
-		if op != ws.OpText {
+		op, data, err := rd.next()
+		if err != nil || op != ws.OpText {
 			abort()
 			return
 		}
@@ -106,41 +146,36 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case p.Type == eioparser.PacketPing && string(p.Data) == "probe":
-			// Answered directly: the writer is not on this connection yet.
-			if err := writeFrames(conn, make([]byte, ws.MaxHeaderSize), s.protocol, []eioparser.Packet{{Type: eioparser.PacketPong, Data: p.Data}}); err != nil {
+			// Answered directly, in one write: the writer is not on this
+			// connection yet.
+			var pong bytes.Buffer
+			writeFrames(&pong, make([]byte, ws.MaxHeaderSize), s.protocol, []eioparser.Packet{{Type: eioparser.PacketPong, Data: p.Data}})
+			if _, err := t.Write(pong.Bytes()); err != nil {
 				abort()
 				return
 			}
 			// Hand back the pending poll so the client can pause polling.
 			s.mu.Lock()
-			select {
-			case s.pollWake <- struct{}{}:
-			default:
-			}
+			s.poll.wakeLocked()
 			s.mu.Unlock()
 		case p.Type == eioparser.PacketUpgrade:
 			timer.Stop()
 			s.mu.Lock()
-			if s.closed || s.ws != conn {
+			if s.closed || s.ws != t {
 				s.mu.Unlock()
 				conn.Close()
 				return
 			}
 			s.upgrading = false
-			s.upgraded = true
-			s.transport = TransportWebSocket
-			select {
-			case s.pollWake <- struct{}{}:
-			default:
-			}
+			s.poll.wakeLocked()
 			if len(s.queue) > 0 {
-				s.wakeLocked()
+				t.kickLocked(s)
 			}
 			s.mu.Unlock()
 			if obs := s.srv.cfg.Observer; obs != nil {
 				obs.SessionUpgraded(s.protocol)
 			}
-			go s.readLoop(conn, &fr)
+			go s.readLoop(t, rd)
 			return
 		default:
 			abort()
@@ -151,37 +186,38 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 
 // runWebSocket serves a session that was opened over WebSocket.
 func (s *Session) runWebSocket(conn net.Conn) {
+	t := &wsTransport{conn: conn}
 	s.mu.Lock()
-	s.ws = conn
+	s.ws = t
 	if len(s.queue) > 0 || s.closed {
-		s.kickWriterLocked()
+		t.kickLocked(s)
 	}
 	s.mu.Unlock()
-	fr := frameReader{conn: conn, max: s.srv.cfg.MaxPayload, wmu: &s.wmu}
-	go s.readLoop(conn, &fr)
+	go s.readLoop(t, newMessageReader(conn, s.srv.cfg.MaxPayload, t))
 }
 
 // readLoop reads packets until the connection fails or the session ends.
 // It runs on a goroutine of its own rather than the HTTP handler's: the
 // handler's stack has grown through request parsing and the upgrade, and an
 // idle connection would keep it for its whole life.
-func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
+func (s *Session) readLoop(t *wsTransport, rd *messageReader) {
 	for {
-		op, data, err := fr.next()
+		op, data, err := rd.next()
 		if err != nil {
 			reason := "transport error"
+			var closed wsutil.ClosedError
 			switch {
-			case errors.Is(err, errMessageTooBig):
+			case errors.Is(err, wsutil.ErrMessageTooLarge):
 				reason = "message too big"
-				s.writeClose(conn, ws.StatusMessageTooBig, "message too big")
-			case errors.Is(err, errInvalidUTF8):
+				t.writeClose(ws.StatusMessageTooBig, "message too big")
+			case errors.Is(err, wsutil.ErrInvalidUTF8):
 				reason = "invalid UTF-8"
-				s.writeClose(conn, ws.StatusInvalidFramePayloadData, "invalid UTF-8")
-			case errors.Is(err, io.EOF), errors.Is(err, errClosedByPeer):
+				t.writeClose(ws.StatusInvalidFramePayloadData, "invalid UTF-8")
+			case errors.Is(err, io.EOF), errors.As(err, &closed):
 				reason = "transport close"
 			}
 			s.closeWith(reason, closeDrop)
-			conn.Close()
+			t.conn.Close()
 			return
 		}
 		var p eioparser.Packet
@@ -191,7 +227,7 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 		case op == ws.OpBinary:
 			if len(data) == 0 || data[0] != byte(eioparser.PacketMessage) {
 				s.closeWith("parse error", closeDrop)
-				conn.Close()
+				t.conn.Close()
 				return
 			}
 			p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data[1:], Binary: true}
@@ -199,7 +235,7 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 			p, err = eioparser.DecodePacket(data)
 			if err != nil {
 				s.closeWith("parse error", closeDrop)
-				conn.Close()
+				t.conn.Close()
 				return
 			}
 		}
@@ -215,13 +251,6 @@ func (s *Session) readLoop(conn net.Conn, fr *frameReader) {
 	}
 }
 
-func (s *Session) writeClose(conn net.Conn, code ws.StatusCode, reason string) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	conn.SetWriteDeadline(time.Now().Add(time.Second))
-	ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
-}
-
 // writerLinger is how long an idle writer waits for more before exiting:
 // under steady traffic one goroutine serves many broadcasts, while an idle
 // connection keeps none.
@@ -232,7 +261,7 @@ const idleQueueCap = 32
 
 // writeLoop drains the queue onto the connection, each batch through a
 // pooled buffered writer and one flush.
-func (s *Session) writeLoop(conn net.Conn) {
+func (s *Session) writeLoop(t *wsTransport) {
 	var linger *time.Timer
 	defer func() {
 		if linger != nil {
@@ -243,10 +272,10 @@ func (s *Session) writeLoop(conn net.Conn) {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			if s.closed {
-				s.writing = false
+				t.writing = false
 				s.mu.Unlock()
-				s.writeClose(conn, ws.StatusNormalClosure, "")
-				conn.Close()
+				t.writeClose(ws.StatusNormalClosure, "")
+				t.conn.Close()
 				return
 			}
 			s.mu.Unlock()
@@ -256,7 +285,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 				linger.Reset(writerLinger)
 			}
 			select {
-			case <-s.writeWake:
+			case <-t.wake:
 				continue
 			case <-linger.C:
 			}
@@ -264,7 +293,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 			if len(s.queue) == 0 && !s.closed {
 				// Idle: give back queue arrays that a burst grew; small
 				// ones stay, so the next message costs no allocation.
-				s.writing = false
+				t.writing = false
 				if cap(s.queue) > idleQueueCap {
 					s.queue = nil
 				}
@@ -281,24 +310,24 @@ func (s *Session) writeLoop(conn net.Conn) {
 		s.mu.Unlock()
 
 		fw := writerPool.Get().(*frameWriter)
-		fw.bw.Reset(conn)
-		s.wmu.Lock()
-		conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		fw.bw.Reset(t.conn)
+		t.wmu.Lock()
+		t.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 		err := writeFrames(fw.bw, fw.hdr[:], s.protocol, batch)
 		if err == nil {
 			err = fw.bw.Flush()
 		}
-		s.wmu.Unlock()
+		t.wmu.Unlock()
 		fw.bw.Reset(nil)
 		writerPool.Put(fw)
 		s.releaseBatch(batch)
 		if err != nil {
 			s.mu.Lock()
-			s.writing = false
+			t.writing = false
 			s.queue = nil
 			s.mu.Unlock()
 			s.closeWith("transport error", closeDrop)
-			conn.Close()
+			t.conn.Close()
 			return
 		}
 	}
@@ -335,93 +364,54 @@ func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []eioparser.Packet)
 	return nil
 }
 
-var (
-	errMessageTooBig = errors.New("engineio: websocket message too big")
-	errInvalidUTF8   = errors.New("engineio: websocket text is not valid UTF-8")
-	errClosedByPeer  = errors.New("engineio: websocket closed by peer")
-	errProtocol      = errors.New("engineio: websocket protocol error")
-)
-
-// frameReader reads whole WebSocket messages straight from the connection,
-// reassembling fragments and answering control frames, with no buffer kept
-// between messages.
-type frameReader struct {
-	conn net.Conn
-	max  int64
-	hdr  [ws.MaxHeaderSize - 2]byte
-	wmu  *sync.Mutex // serialises pongs with the session's writer
+// messageReader reads whole messages from a client's connection with
+// gobwas/ws's wsutil.Reader, which reassembles fragments, checks frame
+// headers, the message size and UTF-8, and hands control frames to a
+// wsutil.ControlHandler that answers them through the transport. It keeps no
+// buffer between messages.
+type messageReader struct {
+	rd  wsutil.Reader
+	ctl wsutil.ControlHandler
 }
 
-// knownOpCode reports whether op is defined by RFC 6455; the reserved ones
-// must fail the connection rather than pass as text without its checks.
-func knownOpCode(op ws.OpCode) bool {
-	switch op {
-	case ws.OpContinuation, ws.OpText, ws.OpBinary, ws.OpClose, ws.OpPing, ws.OpPong:
-		return true
+func newMessageReader(conn net.Conn, max int64, reply io.Writer) *messageReader {
+	m := &messageReader{}
+	m.rd = wsutil.Reader{Source: conn, State: ws.StateServerSide, CheckUTF8: true, MaxMessageSize: max}
+	m.ctl = wsutil.ControlHandler{Src: &m.rd, Dst: reply, State: ws.StateServerSide, DisableSrcCiphering: true}
+	m.rd.OnIntermediate = func(h ws.Header, body io.Reader) error {
+		return wsutil.ControlHandler{Src: body, Dst: reply, State: ws.StateServerSide, DisableSrcCiphering: true}.Handle(h)
 	}
-	return false
+	return m
 }
 
-func (fr *frameReader) next() (ws.OpCode, []byte, error) {
-	var msg []byte
-	var op ws.OpCode
+// next returns the next text or binary message.
+func (m *messageReader) next() (ws.OpCode, []byte, error) {
 	for {
-		h, err := ws.ReadHeaderBuffer(fr.conn, fr.hdr[:])
+		h, err := m.rd.NextFrame()
 		if err != nil {
 			return 0, nil, err
 		}
-		if !h.Masked || h.Rsv != 0 || !knownOpCode(h.OpCode) {
-			return 0, nil, errProtocol
-		}
 		if h.OpCode.IsControl() {
-			if h.Length > 125 || !h.Fin {
-				return 0, nil, errProtocol
-			}
-			payload := make([]byte, h.Length)
-			if _, err := io.ReadFull(fr.conn, payload); err != nil {
+			if err := m.ctl.Handle(h); err != nil {
 				return 0, nil, err
-			}
-			ws.Cipher(payload, h.Mask, 0)
-			switch h.OpCode {
-			case ws.OpClose:
-				return 0, nil, errClosedByPeer
-			case ws.OpPing:
-				// Control frames may be sent in the middle of a batch;
-				// a pong is rare enough to take its own write.
-				fr.wmu.Lock()
-				fr.conn.SetWriteDeadline(time.Now().Add(time.Second))
-				err := ws.WriteFrame(fr.conn, ws.NewPongFrame(payload))
-				fr.wmu.Unlock()
-				if err != nil {
-					return 0, nil, err
-				}
 			}
 			continue
 		}
-		if h.OpCode == ws.OpContinuation {
-			if msg == nil && op == 0 {
-				return 0, nil, errProtocol
+		// The first frame's length is the whole message unless it is
+		// fragmented; Read goes on through continuation frames.
+		buf := make([]byte, 0, h.Length)
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
 			}
-		} else {
-			if op != 0 {
-				return 0, nil, errProtocol
+			n, err := m.rd.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				return h.OpCode, buf, nil
 			}
-			op = h.OpCode
-		}
-		if int64(len(msg))+h.Length > fr.max {
-			return 0, nil, errMessageTooBig
-		}
-		start := len(msg)
-		msg = append(msg, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(fr.conn, msg[start:]); err != nil {
-			return 0, nil, err
-		}
-		ws.Cipher(msg[start:], h.Mask, 0)
-		if h.Fin {
-			if op == ws.OpText && !utf8.Valid(msg) {
-				return 0, nil, errInvalidUTF8
+			if err != nil {
+				return 0, nil, err
 			}
-			return op, msg, nil
 		}
 	}
 }

@@ -77,7 +77,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			srv := NewServer(Options{Engine: engineio.Config{MaxQueuedPackets: 1 << 20}})
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
-			defer srv.Close()
+			defer srv.Close(context.Background())
 			clients := make([]*countingClient, n)
 			for i := range clients {
 				clients[i] = dialClient(b, ts.URL)
@@ -167,7 +167,7 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 			srv := NewServer(Options{Engine: engineio.Config{MaxQueuedPackets: 1 << 20}})
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
-			defer srv.Close()
+			defer srv.Close(context.Background())
 			ctx := context.Background()
 			endpoint := ts.URL + "/socket.io/"
 			clients := make([]*testutil.EIOClient, n)

@@ -49,9 +49,15 @@ type EventHandler func(s *Socket, m *Message)
 // Namespace is a communication channel multiplexed over a connection, with
 // its own handlers, middlewares, sockets and rooms.
 type Namespace struct {
-	srv     *Server
-	name    string
-	adapter Adapter
+	srv   *Server
+	name  string
+	rooms *rooms
+
+	// fanout serialises deliveries so that every recipient sees
+	// broadcasts in the same order. Send only appends to a queue, so
+	// holding it is short.
+	fanout  sync.Mutex
+	targets []*Socket // the recipients of the current broadcast, reused
 
 	mu           sync.RWMutex
 	sockets      map[SocketID]*Socket
@@ -59,19 +65,22 @@ type Namespace struct {
 	onConnect    []func(*Socket)
 	onDisconnect []func(*Socket, string)
 	events       map[string]EventHandler
+	serverSide   map[string]func(*ServerSideEvent)
 }
 
 func newNamespace(srv *Server, name string) *Namespace {
-	n := &Namespace{srv: srv, name: name, sockets: make(map[SocketID]*Socket), events: make(map[string]EventHandler)}
-	n.adapter = srv.opts.Adapter(n)
-	return n
+	return &Namespace{
+		srv:        srv,
+		name:       name,
+		rooms:      newRooms(),
+		sockets:    make(map[SocketID]*Socket),
+		events:     make(map[string]EventHandler),
+		serverSide: make(map[string]func(*ServerSideEvent)),
+	}
 }
 
 // Name returns the namespace name, e.g. "/" or "/admin".
 func (n *Namespace) Name() string { return n.name }
-
-// Adapter returns the namespace's adapter.
-func (n *Namespace) Adapter() Adapter { return n.adapter }
 
 // Use adds a middleware.
 func (n *Namespace) Use(m Middleware) {
@@ -124,7 +133,7 @@ func (n *Namespace) runMiddlewares(s *Socket, auth json.RawMessage) error {
 
 // add registers a connected socket and runs the connect handlers.
 func (n *Namespace) add(s *Socket) {
-	n.adapter.Join(s.id, Room(s.id))
+	n.rooms.join(s.id, Room(s.id))
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	handlers := n.onConnect
@@ -143,7 +152,7 @@ func (n *Namespace) remove(s *Socket, reason string) {
 	if !ok {
 		return
 	}
-	n.adapter.LeaveAll(s.id)
+	n.rooms.leaveAll(s.id)
 	for _, h := range handlers {
 		h(s, reason)
 	}
@@ -197,41 +206,4 @@ func (n *Namespace) Local() *BroadcastOperator {
 
 func (n *Namespace) broadcast(opts BroadcastOptions) *BroadcastOperator {
 	return &BroadcastOperator{nsp: n, opts: opts}
-}
-
-// BroadcastOperator builds a broadcast. Each method returns a new operator.
-type BroadcastOperator struct {
-	nsp  *Namespace
-	opts BroadcastOptions
-}
-
-// To adds rooms to the selection.
-func (b *BroadcastOperator) To(rooms ...Room) *BroadcastOperator {
-	o := b.opts
-	o.Rooms = append(append([]Room(nil), o.Rooms...), rooms...)
-	return &BroadcastOperator{nsp: b.nsp, opts: o}
-}
-
-// Except adds rooms whose sockets are left out.
-func (b *BroadcastOperator) Except(rooms ...Room) *BroadcastOperator {
-	o := b.opts
-	o.Except = append(append([]Room(nil), o.Except...), rooms...)
-	return &BroadcastOperator{nsp: b.nsp, opts: o}
-}
-
-// Local keeps the broadcast on this node.
-func (b *BroadcastOperator) Local() *BroadcastOperator {
-	o := b.opts
-	o.Local = true
-	return &BroadcastOperator{nsp: b.nsp, opts: o}
-}
-
-// Emit encodes the event once and hands it to the adapter. Arguments follow
-// the rules of Socket.Emit.
-func (b *BroadcastOperator) Emit(event string, args ...any) error {
-	data, attachments, err := encodeEvent(event, args)
-	if err != nil {
-		return err
-	}
-	return b.nsp.adapter.Broadcast(&Packet{Type: PacketEvent, Namespace: b.nsp.name, Data: data, Attachments: attachments}, b.opts)
 }

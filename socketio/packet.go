@@ -1,8 +1,3 @@
-// Package socketio implements the Socket.IO protocol, revisions 4 and 5, on
-// top of package engineio: the packet codec with binary attachments,
-// namespaces and their middlewares, sockets, rooms, acknowledgements, and
-// broadcasting through an Adapter. The in-memory Adapter lives here; other
-// adapters (e.g. Redis) plug in through the same interface.
 package socketio
 
 import (

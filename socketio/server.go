@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -16,8 +17,12 @@ type Options struct {
 	// ConnectTimeout closes a connection that has joined no namespace
 	// within it (default 45s).
 	ConnectTimeout time.Duration
-	// Adapter creates each namespace's adapter (default in-memory).
-	Adapter AdapterFactory
+	// Broker links the server to the other nodes of a cluster (default:
+	// a MemoryBroker, for a single node).
+	Broker Broker
+	// RequestTimeout bounds a request to the other nodes, such as
+	// FetchSockets (default 5s).
+	RequestTimeout time.Duration
 	// Observer, when set, counts packets and broadcasts.
 	Observer Observer
 	Logger   *slog.Logger
@@ -44,18 +49,29 @@ type Server struct {
 	engine *engineio.Server
 	opts   Options
 	log    *slog.Logger
+	broker Broker
+	// durable: the broker hands this node's broadcasts back in log order
+	// rather than the server delivering them at once.
+	durable bool
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
+
+	reqMu    sync.Mutex
+	requests map[string]*pendingRequest
 }
 
-// NewServer returns a server with the root namespace "/" already created.
+// NewServer returns a server with the root namespace "/" already created,
+// and opens its broker.
 func NewServer(opts Options) *Server {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 45 * time.Second
 	}
-	if opts.Adapter == nil {
-		opts.Adapter = func(nsp *Namespace) Adapter { return NewMemoryAdapter(nsp) }
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 5 * time.Second
+	}
+	if opts.Broker == nil {
+		opts.Broker = NewMemoryBroker(MemoryBrokerConfig{})
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -66,7 +82,15 @@ func NewServer(opts Options) *Server {
 	if opts.Engine.Logger == nil {
 		opts.Engine.Logger = opts.Logger
 	}
-	s := &Server{opts: opts, log: opts.Logger, nsps: make(map[string]*Namespace)}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		broker:   opts.Broker,
+		nsps:     make(map[string]*Namespace),
+		requests: make(map[string]*pendingRequest),
+	}
+	_, s.durable = s.broker.(DurableBroker)
+	s.broker.Open(brokerHandler{s})
 	s.engine = engineio.NewServer(opts.Engine, s.onSession)
 	s.Of("/")
 	return s
@@ -85,6 +109,9 @@ func (s *Server) Of(name string) *Namespace {
 	}
 	n := newNamespace(s, name)
 	s.nsps[name] = n
+	if err := s.broker.Subscribe(name); err != nil {
+		s.log.Error("socketio: the broker cannot carry a namespace", "nsp", name, "err", err)
+	}
 	return n
 }
 
@@ -100,16 +127,29 @@ func (s *Server) Engine() *engineio.Server { return s.engine }
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
+// brokerCloseTimeout is how long Close gives the broker to send what it
+// holds.
+const brokerCloseTimeout = 2 * time.Second
+
 // Close disconnects every client without a Socket.IO disconnect packet, so
-// that clients reconnect (to another node, behind a balancer), and closes the
-// namespaces' adapters.
-func (s *Server) Close() {
-	s.engine.Close()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, n := range s.nsps {
-		n.adapter.Close()
+// that clients reconnect (to another node, behind a balancer), waits until
+// polling clients have collected what was queued for them or ctx ends, and
+// closes the broker, giving it two seconds to send what it holds.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.engine.Close(ctx)
+	s.reqMu.Lock()
+	pending := s.requests
+	s.requests = make(map[string]*pendingRequest)
+	s.reqMu.Unlock()
+	for _, p := range pending {
+		p.finish(errClosed)
 	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerCloseTimeout)
+	defer cancel()
+	if berr := s.broker.Close(bctx); berr != nil && err == nil {
+		err = berr
+	}
+	return err
 }
 
 func (s *Server) onSession(sess *engineio.Session) engineio.Handler {
@@ -121,3 +161,20 @@ func (s *Server) onSession(sess *engineio.Session) engineio.Handler {
 	}
 	return c
 }
+
+// brokerHandler is the server's side of its broker.
+type brokerHandler struct{ s *Server }
+
+func (h brokerHandler) HandleBroadcast(b *Broadcast, offset string) {
+	if n := h.s.namespace(b.Namespace); n != nil {
+		n.deliver(b, offset)
+	}
+}
+
+func (h brokerHandler) HandleRequest(m *NodeRequest) {
+	if n := h.s.namespace(m.Namespace); n != nil {
+		n.onNodeRequest(m)
+	}
+}
+
+func (h brokerHandler) HandleReply(r *NodeReply) { h.s.onReply(r) }

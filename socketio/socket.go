@@ -30,7 +30,7 @@ type Socket struct {
 	nsp       *Namespace
 	client    *client
 	handshake Handshake
-	context   atomic.Value
+	data      atomic.Pointer[any]
 
 	mu        sync.Mutex
 	connected bool
@@ -101,12 +101,13 @@ func (s *Socket) Transport() string { return s.client.conn.Transport() }
 // SessionID returns the id of the Engine.IO session under the socket.
 func (s *Socket) SessionID() string { return s.client.conn.ID() }
 
-// SetContext attaches application data to the socket.
-func (s *Socket) SetContext(v any) { s.context.Store(&v) }
+// SetData attaches application data to the socket. It travels with the
+// socket: FetchSockets on any node shows it, encoded with encoding/json.
+func (s *Socket) SetData(v any) { s.data.Store(&v) }
 
-// Context returns what SetContext stored, or nil.
-func (s *Socket) Context() any {
-	if p, ok := s.context.Load().(*any); ok {
+// Data returns what SetData stored, or nil.
+func (s *Socket) Data() any {
+	if p := s.data.Load(); p != nil {
 		return *p
 	}
 	return nil
@@ -202,13 +203,13 @@ func (s *Socket) takeAck(id uint64) *pendingAck {
 }
 
 // Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...Room) { s.nsp.adapter.Join(s.id, rooms...) }
+func (s *Socket) Join(rooms ...Room) { s.nsp.rooms.join(s.id, rooms...) }
 
 // Leave removes the socket from a room.
-func (s *Socket) Leave(room Room) { s.nsp.adapter.Leave(s.id, room) }
+func (s *Socket) Leave(room Room) { s.nsp.rooms.leave(s.id, room) }
 
 // Rooms returns the rooms the socket is in.
-func (s *Socket) Rooms() []Room { return s.nsp.adapter.Rooms(s.id) }
+func (s *Socket) Rooms() []Room { return s.nsp.rooms.of(s.id) }
 
 // Broadcast selects every socket of the namespace but this one.
 func (s *Socket) Broadcast() *BroadcastOperator {

@@ -1,4 +1,3 @@
-// Package static holds the chat page that the server shows at "/".
 package static
 
 import "embed"

@@ -1,7 +1,3 @@
-// Package chat is the chat application: a client emits serverReceiver with a
-// string, and every connected client receives clientReceiver with
-// {"clientID": <int>, "message": <string>}. clientIDs are integers handed out
-// in connection order from 0 by an IDAllocator, which a cluster shares.
 package chat
 
 import (
@@ -21,17 +17,26 @@ const (
 	EventOut = "clientReceiver"
 )
 
-// IDAllocator hands out clientIDs: distinct integers in connection order,
-// from 0.
-type IDAllocator interface {
+// CounterKey is the Redis key of the cluster's clientID counter.
+const CounterKey = "siogo:chat:clientID"
+
+// Counter is a sequence whose Next returns 1, 2, 3 and so on, each value
+// once: the n-th value is clientID n-1.
+type Counter interface {
 	Next(ctx context.Context) (int64, error)
 }
 
-// MemoryIDs allocates clientIDs within one process.
-type MemoryIDs struct{ n atomic.Int64 }
+// MemoryCounter is the Counter of a single node.
+type MemoryCounter struct{ n atomic.Int64 }
 
-// Next implements IDAllocator.
-func (m *MemoryIDs) Next(context.Context) (int64, error) { return m.n.Add(1) - 1, nil }
+// Next implements Counter.
+func (m *MemoryCounter) Next(context.Context) (int64, error) { return m.n.Add(1), nil }
+
+// Member is the chat's data of a socket: it travels with the socket, so a
+// node that describes the socket (FetchSockets) shows its clientID.
+type Member struct {
+	ClientID int64 `json:"clientID"`
+}
 
 // Line is what every client receives for one chat message.
 type Line struct {
@@ -43,33 +48,33 @@ type Line struct {
 const allocTimeout = 3 * time.Second
 
 // Register installs the chat on a namespace.
-func Register(nsp *socketio.Namespace, ids IDAllocator, log *slog.Logger) {
+func Register(nsp *socketio.Namespace, ids Counter, log *slog.Logger) {
 	// The id is allocated before the socket counts as connected, so a
 	// client that cannot get one is refused with a clear error instead of
 	// chatting without an id.
 	nsp.Use(func(s *socketio.Socket, _ json.RawMessage) error {
 		ctx, cancel := context.WithTimeout(context.Background(), allocTimeout)
 		defer cancel()
-		id, err := ids.Next(ctx)
+		n, err := ids.Next(ctx)
 		if err != nil {
 			log.Error("chat: cannot allocate a client id", "err", err)
 			return &socketio.ConnectError{Message: fmt.Sprintf("chat: cannot allocate a client id: %v", err)}
 		}
-		s.SetContext(id)
+		s.SetData(Member{ClientID: n - 1})
 		return nil
 	})
 	nsp.OnEvent(EventIn, func(s *socketio.Socket, m *socketio.Message) {
-		id, _ := s.Context().(int64)
+		member, _ := s.Data().(Member)
 		var text string
 		if len(m.Args) == 0 || json.Unmarshal(m.Args[0], &text) != nil || m.Args[0][0] != '"' {
-			log.Warn("chat: ignoring serverReceiver without a string message", "clientID", id, "args", len(m.Args))
+			log.Warn("chat: ignoring serverReceiver without a string message", "clientID", member.ClientID, "args", len(m.Args))
 			return
 		}
-		if err := nsp.Emit(EventOut, Line{ClientID: id, Message: text}); err != nil {
+		if err := nsp.Emit(EventOut, Line{ClientID: member.ClientID, Message: text}); err != nil {
 			log.Error("chat: broadcast failed", "err", err)
 		}
 		m.Ack(struct {
 			ClientID int64 `json:"clientID"`
-		}{id})
+		}{member.ClientID})
 	})
 }

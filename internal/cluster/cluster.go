@@ -1,22 +1,3 @@
-// Package cluster lets chat nodes sit behind a plain round-robin balancer,
-// without sticky sessions. Every session id names the node that owns the
-// session; a node that receives a polling request or a WebSocket upgrade for
-// a session it does not own forwards it, with a reverse proxy, to the owner,
-// whose address it finds in a registry (Redis) where every node keeps its
-// own entry alive.
-//
-// A node forwards at most once: forwarded requests carry a header, and a
-// node never forwards a request that has it. A request for an owner that is
-// unknown or cannot be reached is answered like any request for an unknown
-// session (400, "Session ID unknown"), so the client reconnects.
-//
-// Because a forwarded long poll runs through two nodes, the owner keeps it
-// alive when the node in the middle goes away (killed, or drained on
-// shutdown): the balancer retries the poll on another node, and that retry
-// takes over the pending poll instead of finding the session closed. So
-// losing a node only disconnects the clients whose sessions it owned, those
-// whose WebSocket it was carrying, and any client with a POST in flight
-// through it, which no balancer can safely replay.
 package cluster
 
 import (
@@ -79,16 +60,30 @@ type Observer interface {
 	// ForwardFailed counts a forwarded request whose owner could not be
 	// reached.
 	ForwardFailed()
-	// PollHandedOff counts a pending long poll taken over by a new request
-	// after the node that carried it went away.
-	PollHandedOff()
 }
 
 type nopObserver struct{}
 
 func (nopObserver) Forwarded(string) {}
 func (nopObserver) ForwardFailed()   {}
-func (nopObserver) PollHandedOff()   {}
+
+// Registry maps node ids to the addresses nodes reach each other at.
+type Registry interface {
+	// Register claims nodeID for addr, or refreshes the claim, for ttl.
+	// When another address holds the id, it claims nothing and returns
+	// that address.
+	Register(ctx context.Context, nodeID, addr string, ttl time.Duration) (holder string, err error)
+	// Lookup returns the address of a node, "" when it is not registered.
+	Lookup(ctx context.Context, nodeID string) (string, error)
+	// Deregister removes the claim if addr still holds it.
+	Deregister(ctx context.Context, nodeID, addr string) error
+}
+
+// ErrNodeIDInUse is returned by Start when another node holds the id.
+var ErrNodeIDInUse = errors.New("cluster: node id in use")
+
+// errUnknownNode is what a lookup of an unregistered node gives.
+var errUnknownNode = errors.New("cluster: unknown node")
 
 // Config configures a Node. Registry is required.
 type Config struct {
@@ -121,7 +116,6 @@ type Node struct {
 	cache   map[string]cachedAddr // by node id
 
 	mu       sync.Mutex
-	held     map[string]*heldPoll // this node's sessions' forwarded polls, by sid
 	inflight map[*forwardedRequest]struct{}
 	draining bool
 
@@ -173,7 +167,6 @@ func New(cfg Config) (*Node, error) {
 		obs:      cfg.Observer,
 		reg:      cfg.Registry,
 		cache:    make(map[string]cachedAddr),
-		held:     make(map[string]*heldPoll),
 		inflight: make(map[*forwardedRequest]struct{}),
 	}
 	n.proxy = &http.Transport{
@@ -205,9 +198,9 @@ func (n *Node) Start(ctx context.Context, advertise string) error {
 	if _, _, err := net.SplitHostPort(advertise); err != nil {
 		return fmt.Errorf("cluster: advertise address %q: %w", advertise, err)
 	}
-	err := n.reg.Register(ctx, n.id, advertise, n.cfg.TTL)
-	if errors.Is(err, ErrNodeIDInUse) {
-		return err
+	holder, err := n.reg.Register(ctx, n.id, advertise, n.cfg.TTL)
+	if holder != "" && err == nil {
+		return fmt.Errorf("%w: %q is registered at %s", ErrNodeIDInUse, n.id, holder)
 	}
 	if err != nil {
 		n.log.Error("cluster: cannot register yet; retrying", "node", n.id, "err", err)
@@ -241,8 +234,11 @@ func (n *Node) refresh(advertise string, failing bool, stop, stopped chan struct
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), period)
-		err := n.reg.Register(ctx, n.id, advertise, n.cfg.TTL)
+		holder, err := n.reg.Register(ctx, n.id, advertise, n.cfg.TTL)
 		cancel()
+		if holder != "" && err == nil {
+			err = fmt.Errorf("%w: %q is registered at %s", ErrNodeIDInUse, n.id, holder)
+		}
 		switch {
 		case err != nil && !failing:
 			// Other nodes cannot reach this node's sessions once the
@@ -284,12 +280,12 @@ func (n *Node) lookup(ctx context.Context, nodeID string) (string, error) {
 	n.cacheMu.Unlock()
 	if ok && now.Before(c.expires) {
 		if c.addr == "" {
-			return "", ErrUnknownNode
+			return "", errUnknownNode
 		}
 		return c.addr, nil
 	}
 	addr, err := n.reg.Lookup(ctx, nodeID)
-	if err != nil && !errors.Is(err, ErrUnknownNode) {
+	if err != nil {
 		return "", err
 	}
 	entry := cachedAddr{addr: addr, expires: now.Add(cacheTTL)}
@@ -303,7 +299,10 @@ func (n *Node) lookup(ctx context.Context, nodeID string) (string, error) {
 	}
 	n.cache[nodeID] = entry
 	n.cacheMu.Unlock()
-	return addr, err
+	if addr == "" {
+		return "", errUnknownNode
+	}
+	return addr, nil
 }
 
 func (n *Node) forget(nodeID string) {

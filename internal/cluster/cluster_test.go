@@ -20,14 +20,19 @@ import (
 
 	"siogo/engineio"
 	"siogo/internal/testutil"
+	"siogo/redisbroker"
+
+	"github.com/gomodule/redigo/redis"
 )
 
-// counts is an Observer that remembers what it was told.
+// counts is an Observer, of the node and of its engine, that remembers
+// what it was told.
 type counts struct {
 	mu        sync.Mutex
 	forwarded map[string]int
 	failed    int
 	handoffs  int
+	relayed   int // relayed requests that reached the engine
 }
 
 func (c *counts) Forwarded(transport string) {
@@ -42,6 +47,30 @@ func (c *counts) Forwarded(transport string) {
 func (c *counts) ForwardFailed() { c.mu.Lock(); c.failed++; c.mu.Unlock() }
 func (c *counts) PollHandedOff() { c.mu.Lock(); c.handoffs++; c.mu.Unlock() }
 
+func (c *counts) SessionOpened(string, int)         {}
+func (c *counts) SessionUpgraded(int)               {}
+func (c *counts) SessionClosed(string, int, string) {}
+func (c *counts) QueueOverflow()                    {}
+func (c *counts) PacketRateExceeded()               {}
+func (c *counts) RequestRefused(int)                {}
+
+func (c *counts) relayedRequests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.relayed
+}
+
+// watchRelayed counts the relayed requests that reach next.
+func (c *counts) watchRelayed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(HeaderForwardedBy) != "" {
+			c.mu.Lock()
+			c.relayed++
+			c.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 func (c *counts) get() (forwarded map[string]int, failed, handoffs int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,18 +116,27 @@ func (tn *testNode) session(t *testing.T, sid string) *echo {
 	return e
 }
 
+// registry returns a registry on the Redis at url.
+func registry(t *testing.T, url string) *redisbroker.Registry {
+	t.Helper()
+	c, err := redisbroker.NewClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.Registry()
+}
+
 // startNode runs a node with the given id registered in the Redis at url.
 func startNode(t *testing.T, url, id string) *testNode {
 	t.Helper()
-	pool := NewPool(url)
-	t.Cleanup(func() { pool.Close() })
 	tn := &testNode{obs: &counts{}, sessions: map[string]*echo{}}
-	n, err := New(Config{NodeID: id, Registry: NewRedisRegistry(pool), Observer: tn.obs})
+	n, err := New(Config{NodeID: id, Registry: registry(t, url), Observer: tn.obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tn.Node = n
-	tn.engine = engineio.NewServer(engineio.Config{NewID: n.NewSessionID}, func(s *engineio.Session) engineio.Handler {
+	tn.engine = engineio.NewServer(engineio.Config{NewID: n.NewSessionID, Observer: tn.obs}, func(s *engineio.Session) engineio.Handler {
 		e := &echo{sess: s, closed: make(chan string, 1)}
 		tn.mu.Lock()
 		tn.sessions[s.ID()] = e
@@ -106,7 +144,7 @@ func startNode(t *testing.T, url, id string) *testNode {
 		return e
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", n.Handler(tn.engine))
+	mux.Handle("/socket.io/", n.Handler(tn.obs.watchRelayed(tn.engine)))
 	tn.http = httptest.NewServer(mux)
 	tn.endpoint = tn.http.URL + "/socket.io/"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -116,7 +154,10 @@ func startNode(t *testing.T, url, id string) *testNode {
 	}
 	t.Cleanup(func() {
 		n.Close(context.Background())
-		tn.engine.Close()
+		// Close the sessions without waiting for clients that are gone.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		tn.engine.Close(ctx)
 		tn.http.Close()
 	})
 	return tn
@@ -161,7 +202,8 @@ func send(ctx context.Context, t *testing.T, c *testutil.EIOClient, endpoint, ms
 
 func TestSessionIDsNameTheirOwner(t *testing.T) {
 	r := testutil.StartRedis(t)
-	n, err := New(Config{NodeID: "node-7_a", Registry: NewRedisRegistry(NewPool(r.URL()))})
+	reg := registry(t, r.URL())
+	n, err := New(Config{NodeID: "node-7_a", Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +230,7 @@ func TestSessionIDsNameTheirOwner(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"", "a.b", "a b", strings.Repeat("x", 33)} {
-		if _, err := New(Config{NodeID: id, Registry: NewRedisRegistry(NewPool(r.URL()))}); err == nil && id != "" {
+		if _, err := New(Config{NodeID: id, Registry: reg}); err == nil && id != "" {
 			t.Errorf("New accepted node id %q", id)
 		}
 	}
@@ -197,52 +239,13 @@ func TestSessionIDsNameTheirOwner(t *testing.T) {
 	}
 }
 
-func TestRegistry(t *testing.T) {
+// TestRegistration: a started node refreshes its registration before it
+// expires, a second node with the same id is refused, and Close removes
+// the registration at once.
+func TestRegistration(t *testing.T) {
 	ctx := testContext(t)
 	r := testutil.StartRedis(t)
-	reg := NewRedisRegistry(NewPool(r.URL()))
-	if _, err := reg.Lookup(ctx, "n1"); !errors.Is(err, ErrUnknownNode) {
-		t.Fatalf("lookup before registering: %v, want ErrUnknownNode", err)
-	}
-	if err := reg.Register(ctx, "n1", "10.0.0.1:3000", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	// Registering again from the same address refreshes; from another one
-	// is refused while the first holds the id.
-	if err := reg.Register(ctx, "n1", "10.0.0.1:3000", time.Minute); err != nil {
-		t.Fatalf("refresh: %v", err)
-	}
-	if err := reg.Register(ctx, "n1", "10.0.0.2:3000", time.Minute); !errors.Is(err, ErrNodeIDInUse) {
-		t.Fatalf("second holder: %v, want ErrNodeIDInUse", err)
-	}
-	if addr, err := reg.Lookup(ctx, "n1"); err != nil || addr != "10.0.0.1:3000" {
-		t.Fatalf("lookup = %q, %v", addr, err)
-	}
-	// Only the holder can deregister.
-	if err := reg.Deregister(ctx, "n1", "10.0.0.2:3000"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Lookup(ctx, "n1"); err != nil {
-		t.Fatalf("deregistered by a non-holder: %v", err)
-	}
-	if err := reg.Deregister(ctx, "n1", "10.0.0.1:3000"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Lookup(ctx, "n1"); !errors.Is(err, ErrUnknownNode) {
-		t.Fatalf("lookup after deregistering: %v, want ErrUnknownNode", err)
-	}
-
-	// A registration that is not refreshed expires.
-	if err := reg.Register(ctx, "n2", "10.0.0.3:3000", 200*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool {
-		_, err := reg.Lookup(ctx, "n2")
-		return errors.Is(err, ErrUnknownNode)
-	}, "registration of n2 to expire")
-
-	// A started node refreshes its registration before it expires: the
-	// remaining lifetime in Redis goes back up.
+	reg := registry(t, r.URL())
 	n, err := New(Config{NodeID: "n3", Registry: reg, TTL: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -250,14 +253,24 @@ func TestRegistry(t *testing.T) {
 	if err := n.Start(ctx, "10.0.0.4:3000"); err != nil {
 		t.Fatal(err)
 	}
-	conn := reg.Pool.Get()
+	twin, err := New(Config{NodeID: "n3", Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := twin.Start(ctx, "10.0.0.5:3000"); !errors.Is(err, ErrNodeIDInUse) {
+		t.Fatalf("a second node with the same id: %v, want ErrNodeIDInUse", err)
+	}
+	conn, err := redis.DialURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close()
 	pttl := func() int64 {
-		v, err := conn.Do("PTTL", "siogo:cluster:node:n3")
+		v, err := redis.Int64(conn.Do("PTTL", "siogo:cluster:node:n3"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v.(int64)
+		return v
 	}
 	low := pttl()
 	testutil.Eventually(t, 5*time.Second, func() bool {
@@ -271,8 +284,8 @@ func TestRegistry(t *testing.T) {
 	if err := n.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Lookup(ctx, "n3"); !errors.Is(err, ErrUnknownNode) {
-		t.Fatalf("lookup after Close: %v, want ErrUnknownNode", err)
+	if addr, err := reg.Lookup(ctx, "n3"); err != nil || addr != "" {
+		t.Fatalf("lookup after Close: %q, %v; want none", addr, err)
 	}
 }
 
@@ -396,19 +409,6 @@ func TestUnknownAndDeadOwners(t *testing.T) {
 	}
 }
 
-// heldPolls returns how many forwarded polls the node holds, and how many
-// of those lost the connection they came on.
-func (n *Node) heldPolls() (held, abandoned int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, hp := range n.held {
-		if hp.abandoned {
-			abandoned++
-		}
-	}
-	return len(n.held), abandoned
-}
-
 // inflightCount returns how many long requests the node is carrying.
 func (n *Node) inflightCount() int {
 	n.mu.Lock()
@@ -459,21 +459,20 @@ func testPollSurvivesItsCarrier(t *testing.T, protocol int, cut func(*testNode),
 		carried <- err
 	}()
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		held, _ := a.heldPolls()
-		return held == 1 && b.inflightCount() == 1
-	}, "a to hold the poll forwarded by b")
+		return a.obs.relayedRequests() == 1 && b.inflightCount() == 1
+	}, "the poll forwarded by b to reach a")
 	cut(b)
 	if err := <-carried; err == nil {
 		t.Fatal("the poll through b was answered; want its connection dropped")
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		_, abandoned := a.heldPolls()
-		return abandoned == 1
-	}, "a to see the connection from b go")
+		_, _, h := a.obs.get()
+		return h == 1
+	}, "a to see the poll's carrier go")
 
 	message := engineio.Message{Data: []byte("while cut")}
 	if messageFirst {
-		// The engine answers the abandoned poll; the answer waits.
+		// Nobody polls: the message waits in the session's queue.
 		sess.sess.Send(message)
 		expectMessage(ctx, t, cl, c.endpoint, "while cut")
 	} else {
@@ -487,10 +486,7 @@ func testPollSurvivesItsCarrier(t *testing.T, protocol int, cut func(*testNode),
 			}
 			got <- err
 		}()
-		testutil.Eventually(t, 5*time.Second, func() bool {
-			_, _, h := a.obs.get()
-			return h == 1
-		}, "the retry through c to take the poll over")
+		testutil.Eventually(t, 5*time.Second, func() bool { return a.obs.relayedRequests() == 2 }, "the retry through c to reach a")
 		sess.sess.Send(message)
 		if err := <-got; err != nil {
 			t.Fatal(err)
@@ -504,57 +500,47 @@ func testPollSurvivesItsCarrier(t *testing.T, protocol int, cut func(*testNode),
 	// The session carries on, directly and through c.
 	send(ctx, t, cl, c.endpoint, "after")
 	expectMessage(ctx, t, cl, a.endpoint, "after")
-	if held, _ := a.heldPolls(); held != 0 {
-		t.Errorf("a still holds %d polls", held)
-	}
 	if _, _, h := a.obs.get(); h != 1 {
 		t.Errorf("a counted %d handoffs, want 1", h)
 	}
 }
 
 // TestOverlappingPollGetsNoop: if a balancer retries a poll whose first
-// attempt is still running, the first attempt is answered with a noop and
-// the retry gets the data.
+// attempt is still running, one of the two is answered with a noop and the
+// other gets the data; the session goes on.
 func TestOverlappingPollGetsNoop(t *testing.T) {
 	ctx := testContext(t)
 	nodes := startNodes(t, "a", "b", "c")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	for _, tc := range []struct {
-		protocol int
-		noop     string
-	}{{4, "6"}, {3, "1:6"}} {
+		protocol   int
+		noop, data string
+	}{{4, "6", "4data"}, {3, "1:6", "5:4data"}} {
 		cl, err := testutil.DialEIO(ctx, a.endpoint, tc.protocol, "polling", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first := make(chan string, 1)
-		go func() {
-			cl := *cl
-			cl.Endpoint = b.endpoint
-			_, body, err := cl.Get(ctx)
-			if err != nil {
-				body = []byte(err.Error())
-			}
-			first <- string(body)
-		}()
-		testutil.Eventually(t, 5*time.Second, func() bool { held, _ := a.heldPolls(); return held == 1 }, "a to hold the poll forwarded by b")
-		second := make(chan string, 1)
-		go func() {
-			cl := *cl
-			cl.Endpoint = c.endpoint
-			p, err := cl.Next(ctx)
-			if err != nil {
-				second <- err.Error()
-				return
-			}
-			second <- string(p.Data)
-		}()
-		if got := <-first; got != tc.noop {
-			t.Fatalf("EIO%d: first poll answered %q, want a noop %q", tc.protocol, got, tc.noop)
+		relayed := a.obs.relayedRequests()
+		answers := make(chan string, 2)
+		for _, via := range []*testNode{b, c} {
+			go func() {
+				cl := *cl
+				cl.Endpoint = via.endpoint
+				_, body, err := cl.Get(ctx)
+				if err != nil {
+					body = []byte(err.Error())
+				}
+				answers <- string(body)
+			}()
+		}
+		testutil.Eventually(t, 5*time.Second, func() bool { return a.obs.relayedRequests() == relayed+2 }, "both polls to reach a")
+		first := <-answers
+		if first != tc.noop {
+			t.Fatalf("EIO%d: the superseded poll was answered %q, want a noop %q", tc.protocol, first, tc.noop)
 		}
 		a.session(t, cl.SID()).sess.Send(engineio.Message{Data: []byte("data")})
-		if got := <-second; got != "data" {
-			t.Fatalf("EIO%d: second poll got %q, want data", tc.protocol, got)
+		if got := <-answers; got != tc.data {
+			t.Fatalf("EIO%d: the other poll got %q, want %q", tc.protocol, got, tc.data)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"siogo/engineio"
 	"strings"
 )
 
@@ -37,8 +38,7 @@ func (n *Node) Handler(next http.Handler) http.Handler {
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		sid := q.Get("sid")
+		sid, transport := engineio.ParseRequest(r)
 		if sid == "" {
 			// Handshakes are served where they land.
 			next.ServeHTTP(w, r)
@@ -51,9 +51,8 @@ func (n *Node) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if owner == n.id {
-			if r.Method == http.MethodGet && q.Get("transport") == "polling" {
-				n.serveLocalPoll(next, w, r, sid)
-				return
+			if r.Header.Get(HeaderForwardedBy) != "" {
+				r = engineio.Relayed(r)
 			}
 			next.ServeHTTP(w, r)
 			return
@@ -67,13 +66,13 @@ func (n *Node) Handler(next http.Handler) http.Handler {
 		}
 		addr, err := n.lookup(r.Context(), owner)
 		if err != nil {
-			if !errors.Is(err, ErrUnknownNode) {
+			if !errors.Is(err, errUnknownNode) {
 				n.log.Warn("cluster: owner lookup failed", "owner", owner, "err", err)
 			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		n.forward(proxy, w, r, q.Get("transport"), sid, target{owner: owner, addr: addr})
+		n.forward(proxy, w, r, transport, sid, target{owner: owner, addr: addr})
 	})
 }
 
@@ -160,8 +159,8 @@ func (n *Node) forwardError(next http.Handler, w http.ResponseWriter, r *http.Re
 
 // Drain cuts the long polls and WebSockets this node carries for other
 // nodes, and makes it refuse new ones by dropping the connection, which a
-// balancer retries on another node. The owners keep the cut polls for the
-// retries. Call it when shutdown starts, e.g. from
+// balancer retries on another node. The owners keep the sessions of the cut
+// polls open for the retries. Call it when shutdown starts, e.g. from
 // http.Server.RegisterOnShutdown.
 func (n *Node) Drain() {
 	n.mu.Lock()

@@ -43,6 +43,20 @@ func newAdmission(l Limits, sessions func() int) *admission {
 	return &admission{limits: l, sessions: sessions, buckets: make(map[string]*bucket)}
 }
 
+// chain returns an AllowRequest that applies the limits, then next when
+// there is one.
+func (a *admission) chain(next func(*http.Request) error) func(*http.Request) error {
+	if next == nil {
+		return a.allow
+	}
+	return func(r *http.Request) error {
+		if err := a.allow(r); err != nil {
+			return err
+		}
+		return next(r)
+	}
+}
+
 func (a *admission) allow(r *http.Request) error {
 	if max := a.limits.MaxConnections; max > 0 && r.URL.Query().Get("sid") == "" && a.sessions() >= max {
 		return &engineio.RequestError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("connection limit reached (%d)", max)}

@@ -1,4 +1,4 @@
-package redisadapter
+package redisbroker
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 )
 
 // These tests run several nodes in one process, each a Socket.IO server with
-// its own Cluster, on a real redis-server. Clients speak Engine.IO 4 over
+// its own Client and PubSub broker, on a real redis-server. Clients speak Engine.IO 4 over
 // WebSocket through wsClient below; the cross-process tests with real
 // socket.io clients and Node.js servers are in /integration.
 
@@ -30,13 +31,14 @@ const waitTimeout = 10 * time.Second
 
 // node is one server of the cluster under test.
 type node struct {
-	cluster *Cluster
+	client  *Client
+	broker  *PubSub
 	io      *socketio.Server
 	url     string
 	sockets chan *socketio.Socket // each socket as it connects
 }
 
-func (n *node) adapter() *Adapter { return n.io.Of("/").Adapter().(*Adapter) }
+func (n *node) nsp() *socketio.Namespace { return n.io.Of("/") }
 
 func quietLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -49,26 +51,23 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startNode(t *testing.T, redisURL string, cfg Config) *node {
+func startNode(t *testing.T, redisURL string) *node {
 	t.Helper()
-	cfg.URL = redisURL
-	if cfg.Logger == nil {
-		cfg.Logger = quietLogger(t)
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 500 * time.Millisecond
-	}
-	c, err := New(cfg)
+	log := quietLogger(t)
+	c, err := NewClient(redisURL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cluster: c, sockets: make(chan *socketio.Socket, 16)}
-	n.io = socketio.NewServer(socketio.Options{Adapter: c.AdapterFactory(), Logger: cfg.Logger})
+	b := NewPubSub(c, PubSubConfig{Backoff: Backoff{MaxBackoff: 500 * time.Millisecond}})
+	n := &node{client: c, broker: b, sockets: make(chan *socketio.Socket, 16)}
+	n.io = socketio.NewServer(socketio.Options{Broker: b, Logger: log})
 	n.io.Of("/").OnConnect(func(s *socketio.Socket) { n.sockets <- s })
 	hs := httptest.NewServer(n.io)
 	n.url = hs.URL
 	t.Cleanup(func() {
-		n.io.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.io.Close(ctx)
 		hs.Close()
 		c.Close()
 	})
@@ -78,7 +77,7 @@ func startNode(t *testing.T, redisURL string, cfg Config) *node {
 func waitSubscribed(t *testing.T, nodes ...*node) {
 	t.Helper()
 	for _, n := range nodes {
-		testutil.Eventually(t, waitTimeout, n.cluster.Subscribed, "node %s to subscribe", n.cluster.UID())
+		testutil.Eventually(t, waitTimeout, n.broker.Subscribed, "node %s to subscribe", n.broker.UID())
 	}
 }
 
@@ -220,7 +219,7 @@ func startCluster(t *testing.T, count int) (*testutil.Redis, []*node) {
 	r := testutil.StartRedis(t)
 	nodes := make([]*node, count)
 	for i := range nodes {
-		nodes[i] = startNode(t, r.URL(), Config{})
+		nodes[i] = startNode(t, r.URL())
 	}
 	waitSubscribed(t, nodes...)
 	return r, nodes
@@ -315,12 +314,12 @@ func TestRequestsBetweenNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 
-	n, err := a.adapter().ServerCount(ctx)
+	n, err := a.nsp().ServerCount(ctx)
 	if err != nil || n != 3 {
 		t.Fatalf("ServerCount = %d, %v; want 3", n, err)
 	}
 
-	rooms, err := a.adapter().AllRooms(ctx)
+	rooms, err := a.nsp().AllRooms(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +333,7 @@ func TestRequestsBetweenNodes(t *testing.T) {
 		}
 	}
 
-	sockets, err := a.adapter().FetchSockets(ctx, socketio.BroadcastOptions{Rooms: []Room{"blue"}})
+	sockets, err := a.nsp().To("blue").FetchSockets(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,19 +361,19 @@ func TestRequestsBetweenNodes(t *testing.T) {
 	if string(sockets[0].Data) != "{}" || len(sockets[0].Rooms) != 2 {
 		t.Errorf("data %s, rooms %v", sockets[0].Data, sockets[0].Rooms)
 	}
-	all, err := a.adapter().FetchSockets(ctx, socketio.BroadcastOptions{})
+	all, err := a.nsp().FetchSockets(ctx)
 	if err != nil || len(all) != 2 {
 		t.Errorf("FetchSockets(all) = %d sockets, %v; want 2", len(all), err)
 	}
 
 	// serverSideEmit: b answers through its handler, c has none and
 	// answers without a value.
-	got := make(chan *ServerSideEvent, 1)
-	b.adapter().OnServerSideEmit("ping", func(e *ServerSideEvent) {
+	got := make(chan *socketio.ServerSideEvent, 1)
+	b.nsp().OnServerSideEmit("ping", func(e *socketio.ServerSideEvent) {
 		got <- e
 		e.Ack(map[string]any{"pong": e.Args[0]})
 	})
-	answers, err := a.adapter().ServerSideEmitWithAck(ctx, "ping", 42)
+	answers, err := a.nsp().ServerSideEmitWithAck(ctx, "ping", 42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,20 +387,20 @@ func TestRequestsBetweenNodes(t *testing.T) {
 	if e := <-got; e.Name != "ping" || !e.WantsAck() {
 		t.Errorf("event %+v", e)
 	}
-	a.adapter().ServerSideEmit("ping", 7)
+	a.nsp().ServerSideEmit("ping", 7)
 	if e := <-got; string(e.Args[0]) != "7" || e.WantsAck() {
 		t.Errorf("event without ack: %+v", e)
 	}
 
 	// Remote join, then a broadcast to the new room; remote leave; remote
 	// disconnect.
-	a.adapter().SocketsJoin(socketio.BroadcastOptions{Rooms: []Room{"blue"}}, "vip")
-	testutil.Eventually(t, waitTimeout, func() bool { return b.adapter().HasRoom("vip") }, "b's socket to join vip")
+	a.nsp().To("blue").SocketsJoin("vip")
+	testutil.Eventually(t, waitTimeout, func() bool { return slices.Contains(sb.Rooms(), "vip") }, "b's socket to join vip")
 	a.io.Of("/").To("vip").Emit("vip-only")
 	cb.expect(`2["vip-only"]`)
-	a.adapter().SocketsLeave(socketio.BroadcastOptions{}, "vip")
-	testutil.Eventually(t, waitTimeout, func() bool { return !b.adapter().HasRoom("vip") }, "b's socket to leave vip")
-	a.adapter().DisconnectSockets(socketio.BroadcastOptions{Rooms: []Room{"blue"}}, false)
+	a.nsp().SocketsLeave("vip")
+	testutil.Eventually(t, waitTimeout, func() bool { return !slices.Contains(sb.Rooms(), "vip") }, "b's socket to leave vip")
+	a.nsp().To("blue").DisconnectSockets(false)
 	cb.expect("1")
 	if !sa.Connected() {
 		t.Error("a's own socket was disconnected although not in blue")
@@ -431,28 +430,29 @@ func TestMalformedMessagesAreSkipped(t *testing.T) {
 	}
 	a.io.Of("/").Emit("still", "alive")
 	cb.expect(`2["still","alive"]`)
-	if got := b.cluster.Malformed(); got != 5 {
+	if got := b.broker.Malformed(); got != 5 {
 		t.Errorf("Malformed() = %d, want 5", got)
 	}
 }
 
-func TestIDsAreClusterWideAndSurviveRestart(t *testing.T) {
+func TestCounterIsClusterWideAndSurvivesRestart(t *testing.T) {
 	r, nodes := startCluster(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	first, err := nodes[0].cluster.IDs().Next(ctx)
-	if err != nil || first != 0 {
-		t.Fatalf("first id = %d, %v; want 0", first, err)
+	counters := []*Counter{nodes[0].client.Counter("test:ids"), nodes[1].client.Counter("test:ids")}
+	first, err := counters[0].Next(ctx)
+	if err != nil || first != 1 {
+		t.Fatalf("first value = %d, %v; want 1", first, err)
 	}
 	const each = 50
 	ids := make(chan int64, 2*each)
 	var wg sync.WaitGroup
-	for _, n := range nodes {
+	for _, ctr := range counters {
 		for i := 0; i < each; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				id, err := n.cluster.IDs().Next(ctx)
+				id, err := ctr.Next(ctx)
 				if err != nil {
 					t.Error(err)
 				}
@@ -462,32 +462,32 @@ func TestIDsAreClusterWideAndSurviveRestart(t *testing.T) {
 	}
 	wg.Wait()
 	close(ids)
-	seen := map[int64]bool{0: true}
+	seen := map[int64]bool{1: true}
 	for id := range ids {
-		if seen[id] || id < 1 || id > 2*each {
-			t.Errorf("id %d duplicated or out of range", id)
+		if seen[id] || id < 2 || id > 2*each+1 {
+			t.Errorf("value %d duplicated or out of range", id)
 		}
 		seen[id] = true
 	}
 
 	// Redis comes back empty; node 0 restores the counter as soon as it
-	// resubscribes, so no id is handed out twice.
+	// resubscribes, so no value is handed out twice.
 	r.Restart()
-	testutil.Eventually(t, waitTimeout, func() bool { return nodes[0].cluster.Reconnects() == 1 && nodes[0].cluster.Subscribed() }, "node 0 to resubscribe")
-	next, err := nodes[1].cluster.IDs().Next(ctx)
+	testutil.Eventually(t, waitTimeout, func() bool { return nodes[0].broker.Reconnects() == 1 && nodes[0].broker.Subscribed() }, "node 0 to resubscribe")
+	next, err := counters[1].Next(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next <= 2*each {
-		t.Errorf("after the restart the next id is %d, want above %d", next, 2*each)
+	if next <= 2*each+1 {
+		t.Errorf("after the restart the next value is %d, want above %d", next, 2*each+1)
 	}
 
-	// Redis down: a clear error, no id.
+	// Redis down: a clear error, no value.
 	r.Kill()
 	dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer dcancel()
-	if id, err := nodes[0].cluster.IDs().Next(dctx); err == nil {
-		t.Errorf("got id %d with Redis down", id)
+	if id, err := counters[0].Next(dctx); err == nil {
+		t.Errorf("got value %d with Redis down", id)
 	} else if !strings.HasPrefix(err.Error(), "redis: ") {
 		t.Errorf("error %q does not say Redis", err)
 	}
@@ -499,13 +499,13 @@ func TestSubscriberReconnectsAndReadiness(t *testing.T) {
 	cb, _ := b.connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := a.cluster.Ready(ctx); err != nil {
+	if err := a.broker.Ready(ctx); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
 
 	r.Kill()
-	testutil.Eventually(t, waitTimeout, func() bool { return !a.cluster.Subscribed() && !b.cluster.Subscribed() }, "subscribers to notice Redis is gone")
-	if err := a.cluster.Ready(ctx); err == nil {
+	testutil.Eventually(t, waitTimeout, func() bool { return !a.broker.Subscribed() && !b.broker.Subscribed() }, "subscribers to notice Redis is gone")
+	if err := a.broker.Ready(ctx); err == nil {
 		t.Error("Ready with Redis down")
 	}
 	// Broadcasts meanwhile are delivered locally and dropped for Redis.
@@ -516,10 +516,10 @@ func TestSubscriberReconnectsAndReadiness(t *testing.T) {
 
 	r.StartAgain()
 	waitSubscribed(t, a, b)
-	if a.cluster.Reconnects() != 1 || b.cluster.Reconnects() != 1 {
-		t.Errorf("reconnects %d and %d, want 1 each", a.cluster.Reconnects(), b.cluster.Reconnects())
+	if a.broker.Reconnects() != 1 || b.broker.Reconnects() != 1 {
+		t.Errorf("reconnects %d and %d, want 1 each", a.broker.Reconnects(), b.broker.Reconnects())
 	}
-	if err := a.cluster.Ready(ctx); err != nil {
+	if err := a.broker.Ready(ctx); err != nil {
 		t.Errorf("Ready after restart: %v", err)
 	}
 	a.io.Of("/").Emit("back")
@@ -529,10 +529,10 @@ func TestSubscriberReconnectsAndReadiness(t *testing.T) {
 func TestStartsWhileRedisIsDown(t *testing.T) {
 	r := testutil.StartRedis(t)
 	r.Kill()
-	a := startNode(t, r.URL(), Config{})
+	a := startNode(t, r.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := a.cluster.Ready(ctx); err == nil {
+	if err := a.broker.Ready(ctx); err == nil {
 		t.Fatal("ready without Redis")
 	}
 	ca, _ := a.connect(t)
@@ -540,9 +540,9 @@ func TestStartsWhileRedisIsDown(t *testing.T) {
 	ca.expect(`2["local"]`)
 
 	r.StartAgain()
-	b := startNode(t, r.URL(), Config{})
+	b := startNode(t, r.URL())
 	waitSubscribed(t, a, b)
-	if a.cluster.Reconnects() != 0 {
+	if a.broker.Reconnects() != 0 {
 		t.Errorf("a first connection counted as a reconnection")
 	}
 	b.io.Of("/").Emit("joined")
@@ -551,7 +551,7 @@ func TestStartsWhileRedisIsDown(t *testing.T) {
 
 func TestBadURL(t *testing.T) {
 	for _, u := range []string{"", "http://127.0.0.1:6379", "redis:opaque", "::"} {
-		if c, err := New(Config{URL: u}); err == nil {
+		if c, err := NewClient(u, nil); err == nil {
 			c.Close()
 			t.Errorf("New(%q) accepted", u)
 		}
@@ -576,7 +576,7 @@ func TestCloseSendsQueuedMessages(t *testing.T) {
 	for i := 0; i < n; i++ {
 		a.io.Of("/").Emit("last", i)
 	}
-	a.cluster.Close()
+	a.broker.Close(context.Background())
 	for i := 0; i < n; i++ {
 		cb.expect(`2["last",` + strconv.Itoa(i) + `]`)
 	}

@@ -1,4 +1,4 @@
-package redisadapter
+package redisbroker
 
 import (
 	"bytes"
@@ -110,8 +110,8 @@ func TestEncodeBroadcastMatchesNode(t *testing.T) {
 			continue
 		}
 		t.Run(row.name, func(t *testing.T) {
-			p := &socketio.Packet{Type: socketio.PacketEvent, Namespace: row.want.Nsp, Data: row.want.Data, Attachments: row.want.Attachments}
-			got, err := encodeBroadcast(row.want.UID, row.want.Nsp, p, socketio.BroadcastOptions{Rooms: row.want.Rooms, Except: row.want.Except})
+			want := row.want
+			got, err := encodeBroadcast(want.UID, want.broadcast())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +245,7 @@ func TestDecodeRequest(t *testing.T) {
 				if err != nil || !reflect.DeepEqual(rooms, []socketio.Room{"room9"}) {
 					t.Errorf("rooms %v, %v", rooms, err)
 				}
-				if got := optsOf(r.Opts).Rooms; !reflect.DeepEqual(got, []socketio.Room{"room1", "42"}) {
+				if got := r.Opts.options().Rooms; !reflect.DeepEqual(got, []socketio.Room{"room1", "42"}) {
 					t.Errorf("opts rooms %v", got)
 				}
 			},
@@ -255,7 +255,7 @@ func TestDecodeRequest(t *testing.T) {
 			in:   []byte(`{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}`),
 			typ:  reqRemoteDisconnect,
 			check: func(t *testing.T, r *request) {
-				if !r.Close || !reflect.DeepEqual(optsOf(r.Opts).Except, []socketio.Room{"vip"}) {
+				if !r.Close || !reflect.DeepEqual(r.Opts.options().Except, []socketio.Room{"vip"}) {
 					t.Errorf("close %v, opts %+v", r.Close, r.Opts)
 				}
 			},
@@ -340,13 +340,5 @@ func TestDecodeMalformed(t *testing.T) {
 				t.Errorf("error %v does not wrap errMalformed", err)
 			}
 		})
-	}
-}
-
-func TestHostOnly(t *testing.T) {
-	for addr, want := range map[string]string{"127.0.0.1:5000": "127.0.0.1", "[::1]:80": "::1", "weird": "weird"} {
-		if got := hostOnly(addr); got != want {
-			t.Errorf("hostOnly(%q) = %q, want %q", addr, got, want)
-		}
 	}
 }

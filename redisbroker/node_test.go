@@ -1,4 +1,4 @@
-package redisadapter
+package redisbroker
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"siogo/internal/testutil"
-	"siogo/socketio"
 )
 
 // startNodeJS runs the Node.js cluster member of testdata/node on redisURL
@@ -21,20 +20,20 @@ func startNodeJS(t *testing.T, redisURL string) string {
 // what its client receives.
 func TestRequestsAnsweredByNodeJS(t *testing.T) {
 	r := testutil.StartRedis(t)
-	a := startNode(t, r.URL(), Config{})
+	a := startNode(t, r.URL())
 	waitSubscribed(t, a)
 	nodeURL := startNodeJS(t, r.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	testutil.Eventually(t, waitTimeout, func() bool {
-		n, err := a.adapter().ServerCount(ctx)
+		n, err := a.nsp().ServerCount(ctx)
 		return err == nil && n == 2
 	}, "the Node.js node to subscribe")
 
 	ca, sa := a.connect(t)
 	cn := dialWS(t, nodeURL, "/")
 
-	rooms, err := a.adapter().AllRooms(ctx)
+	rooms, err := a.nsp().AllRooms(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func TestRequestsAnsweredByNodeJS(t *testing.T) {
 		t.Errorf("AllRooms = %v, want the rooms of %s and %s", rooms, sa.ID(), cn.sid)
 	}
 
-	sockets, err := a.adapter().FetchSockets(ctx, socketio.BroadcastOptions{Except: []Room{Room(sa.ID())}})
+	sockets, err := a.nsp().Except(Room(sa.ID())).FetchSockets(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +56,7 @@ func TestRequestsAnsweredByNodeJS(t *testing.T) {
 		t.Errorf("Node.js socket: handshake %s, data %s", sockets[0].Handshake, sockets[0].Data)
 	}
 
-	answers, err := a.adapter().ServerSideEmitWithAck(ctx, "ping", 1, "two")
+	answers, err := a.nsp().ServerSideEmitWithAck(ctx, "ping", 1, "two")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +73,12 @@ func TestRequestsAnsweredByNodeJS(t *testing.T) {
 
 	// The Node.js node applies our remote join: a broadcast to the room,
 	// sent after it, reaches its client.
-	a.adapter().SocketsJoin(socketio.BroadcastOptions{}, "gold")
+	a.nsp().SocketsJoin("gold")
 	a.io.Of("/").To("gold").Emit("gold-only")
 	ca.expect(`2["gold-only"]`)
 	cn.expect(`2["gold-only"]`)
 
-	a.adapter().DisconnectSockets(socketio.BroadcastOptions{Rooms: []Room{Room(cn.sid)}}, false)
+	a.nsp().To(Room(cn.sid)).DisconnectSockets(false)
 	cn.expect("1")
 	a.io.Of("/").Emit("still here")
 	ca.expect(`2["still here"]`)

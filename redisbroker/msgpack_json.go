@@ -1,4 +1,4 @@
-package redisadapter
+package redisbroker
 
 import (
 	"bytes"
@@ -12,25 +12,17 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
-
-	"siogo/socketio"
 )
 
 // The Socket.IO layer keeps event payloads as JSON in which binary values are
 // placeholders {"_placeholder":true,"num":i} indexing a list of attachments.
 // On Redis the same payloads travel as msgpack, where binary values are
 // plain bin items. This file converts between the two without losing map key
-// order, and encodes and decodes the adapter's messages.
+// order.
 
 // maxDepth bounds the nesting of a decoded value, so that a hostile message
 // cannot exhaust the stack.
 const maxDepth = 500
-
-var errMalformed = errors.New("redisadapter: malformed message")
-
-func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
-}
 
 // msgpackToJSON converts one msgpack value to JSON. Binary values become
 // placeholders and are appended to attachments, in document order, as the
@@ -389,7 +381,7 @@ func encodeJSONValue(enc *msgpack.Encoder, v *jsonValue, attachments [][]byte) e
 	case 'o':
 		if num, ok := v.placeholder(); ok {
 			if num < 0 || num >= int64(len(attachments)) {
-				return fmt.Errorf("redisadapter: placeholder %d without an attachment", num)
+				return fmt.Errorf("redisbroker: placeholder %d without an attachment", num)
 			}
 			b := attachments[num]
 			if b == nil {
@@ -410,7 +402,7 @@ func encodeJSONValue(enc *msgpack.Encoder, v *jsonValue, attachments [][]byte) e
 		}
 		return nil
 	}
-	return fmt.Errorf("redisadapter: unknown JSON value kind %q", v.kind)
+	return fmt.Errorf("redisbroker: unknown JSON value kind %q", v.kind)
 }
 
 func encodeNumber(enc *msgpack.Encoder, n json.Number) error {
@@ -422,7 +414,7 @@ func encodeNumber(enc *msgpack.Encoder, n json.Number) error {
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return fmt.Errorf("redisadapter: bad number %q", n)
+		return fmt.Errorf("redisbroker: bad number %q", n)
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
 		return enc.EncodeInt(int64(f))
@@ -437,247 +429,4 @@ func encodeJSONTo(enc *msgpack.Encoder, data json.RawMessage, attachments [][]by
 		return err
 	}
 	return encodeJSONValue(enc, &v, attachments)
-}
-
-// roomName accepts a room as a JSON string or number: Node.js rooms may be
-// numbers, and their channel and set keys use the decimal form.
-type roomName string
-
-func (r *roomName) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*r = roomName(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return malformed("room %s is neither a string nor a number", b)
-	}
-	*r = roomName(n.String())
-	return nil
-}
-
-func toRooms(rs []roomName) []socketio.Room {
-	if len(rs) == 0 {
-		return nil
-	}
-	out := make([]socketio.Room, len(rs))
-	for i, r := range rs {
-		out[i] = socketio.Room(r)
-	}
-	return out
-}
-
-// wireOpts is the broadcast selection as it travels between nodes.
-type wireOpts struct {
-	Rooms  []roomName      `json:"rooms"`
-	Except []roomName      `json:"except"`
-	Flags  json.RawMessage `json:"flags,omitempty"`
-}
-
-// wirePacket is a Socket.IO packet as it travels between nodes: data holds
-// the whole event array, [name, ...args].
-type wirePacket struct {
-	Type int             `json:"type"`
-	Data json.RawMessage `json:"data"`
-	Nsp  *string         `json:"nsp"`
-}
-
-// broadcastMessage is a decoded message from a broadcast channel.
-type broadcastMessage struct {
-	UID         string
-	Type        int
-	Nsp         string
-	Data        json.RawMessage // [event, ...args], binary values as placeholders
-	Attachments [][]byte
-	Rooms       []socketio.Room
-	Except      []socketio.Room
-}
-
-// encodeBroadcast builds the message [uid, {type, data, nsp}, {rooms, except,
-// flags}] for a packet of the Socket.IO layer.
-func encodeBroadcast(uid, nsp string, p *socketio.Packet, opts socketio.BroadcastOptions) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(p.Data) + 64)
-	enc := msgpack.NewEncoder(&buf)
-	enc.EncodeArrayLen(3)
-	enc.EncodeString(uid)
-	enc.EncodeMapLen(3)
-	enc.EncodeString("type")
-	enc.EncodeInt(int64(socketio.PacketEvent))
-	enc.EncodeString("data")
-	if err := encodeJSONTo(enc, p.Data, p.Attachments); err != nil {
-		return nil, err
-	}
-	enc.EncodeString("nsp")
-	enc.EncodeString(nsp)
-	encodeOpts(enc, opts.Rooms, opts.Except, nil)
-	return buf.Bytes(), nil
-}
-
-// encodeOpts writes {rooms, except, flags}. flags holds the keys and values
-// of the flags object (e.g. "timeout", 1000), empty for none.
-func encodeOpts(enc *msgpack.Encoder, rooms, except []socketio.Room, flags []any) {
-	enc.EncodeMapLen(3)
-	enc.EncodeString("rooms")
-	enc.EncodeArrayLen(len(rooms))
-	for _, r := range rooms {
-		enc.EncodeString(string(r))
-	}
-	enc.EncodeString("except")
-	enc.EncodeArrayLen(len(except))
-	for _, r := range except {
-		enc.EncodeString(string(r))
-	}
-	enc.EncodeString("flags")
-	enc.EncodeMapLen(len(flags) / 2)
-	for _, f := range flags {
-		enc.Encode(f)
-	}
-}
-
-// decodeBroadcast decodes a message from a broadcast channel. It accepts
-// what Node.js nodes and emitters publish: a missing nsp means "/", missing
-// rooms or except mean none.
-func decodeBroadcast(b []byte) (*broadcastMessage, error) {
-	doc, attachments, err := decodeToJSON(b)
-	if err != nil {
-		return nil, err
-	}
-	var parts []json.RawMessage
-	if err := json.Unmarshal(doc, &parts); err != nil || len(parts) < 3 {
-		return nil, malformed("a broadcast is an array [uid, packet, opts]")
-	}
-	m := &broadcastMessage{Attachments: attachments}
-	if err := json.Unmarshal(parts[0], &m.UID); err != nil {
-		return nil, malformed("uid is not a string")
-	}
-	var p wirePacket
-	if err := json.Unmarshal(parts[1], &p); err != nil {
-		return nil, malformed("packet: %v", err)
-	}
-	if !socketio.ValidEventData(p.Data) {
-		return nil, malformed("packet data is not an event")
-	}
-	m.Type, m.Data, m.Nsp = p.Type, p.Data, "/"
-	if p.Nsp != nil {
-		m.Nsp = *p.Nsp
-	}
-	var o wireOpts
-	if err := json.Unmarshal(parts[2], &o); err != nil {
-		return nil, malformed("opts: %v", err)
-	}
-	m.Rooms, m.Except = toRooms(o.Rooms), toRooms(o.Except)
-	return m, nil
-}
-
-// Request types, shared with the Node.js adapter.
-const (
-	reqSockets              = 0
-	reqAllRooms             = 1
-	reqRemoteJoin           = 2
-	reqRemoteLeave          = 3
-	reqRemoteDisconnect     = 4
-	reqRemoteFetch          = 5
-	reqServerSideEmit       = 6
-	reqBroadcast            = 7
-	reqBroadcastClientCount = 8
-	reqBroadcastAck         = 9
-)
-
-// request is a message on a request or response channel. Both directions
-// share it because Node.js responses carry a subset of the same fields.
-type request struct {
-	UID       string          `json:"uid,omitempty"`
-	RequestID *string         `json:"requestId,omitempty"`
-	Type      *int            `json:"type,omitempty"`
-	Opts      *wireOpts       `json:"opts,omitempty"`
-	Rooms     json.RawMessage `json:"rooms,omitempty"`
-	Close     bool            `json:"close,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
-	Packet    json.RawMessage `json:"packet,omitempty"`
-	Sockets   json.RawMessage `json:"sockets,omitempty"`
-	// ClientCount answers a broadcast with acknowledgements.
-	ClientCount *int `json:"clientCount,omitempty"`
-	// SID and Room belong to the legacy single-socket join and leave.
-	SID  string   `json:"sid,omitempty"`
-	Room roomName `json:"room,omitempty"`
-
-	// attachments are the binary values of Packet (msgpack requests only).
-	attachments [][]byte
-}
-
-func (r *request) id() string {
-	if r.RequestID == nil {
-		return ""
-	}
-	return *r.RequestID
-}
-
-func (r *request) typ() int {
-	if r.Type == nil {
-		return -1
-	}
-	return *r.Type
-}
-
-// decodeRequest decodes a request or response: JSON when it starts with
-// "{", msgpack otherwise, as the Node.js adapter sniffs it.
-func decodeRequest(b []byte) (*request, error) {
-	doc := json.RawMessage(b)
-	var attachments [][]byte
-	if len(b) == 0 || b[0] != '{' {
-		var err error
-		doc, attachments, err = decodeToJSON(b)
-		if err != nil {
-			return nil, err
-		}
-	}
-	var r request
-	if err := json.Unmarshal(doc, &r); err != nil {
-		return nil, malformed("request: %v", err)
-	}
-	r.attachments = attachments
-	return &r, nil
-}
-
-// roomList decodes the rooms field of a join or leave request.
-func (r *request) roomList() ([]socketio.Room, error) {
-	if len(r.Rooms) == 0 {
-		return nil, nil
-	}
-	var rooms []roomName
-	if err := json.Unmarshal(r.Rooms, &rooms); err != nil {
-		var one roomName
-		if err := json.Unmarshal(r.Rooms, &one); err != nil {
-			return nil, malformed("rooms: %v", err)
-		}
-		rooms = []roomName{one}
-	}
-	return toRooms(rooms), nil
-}
-
-// encodeBroadcastAck builds the msgpack answer {type: 9, requestId, packet}
-// carrying one client's acknowledgement of a broadcast.
-func encodeBroadcastAck(requestID string, arg json.RawMessage, attachments [][]byte) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	// A client that acks without arguments acks with undefined, which
-	// the Node.js encoder leaves out of the map.
-	if arg == nil {
-		enc.EncodeMapLen(2)
-	} else {
-		enc.EncodeMapLen(3)
-	}
-	enc.EncodeString("type")
-	enc.EncodeInt(reqBroadcastAck)
-	enc.EncodeString("requestId")
-	enc.EncodeString(requestID)
-	if arg != nil {
-		enc.EncodeString("packet")
-		if err := encodeJSONTo(enc, arg, attachments); err != nil {
-			return nil, err
-		}
-	}
-	return buf.Bytes(), nil
 }

@@ -1,11 +1,9 @@
-package redisadapter
+package redisbroker
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
-
-	"siogo/socketio"
 )
 
 // FuzzDecodeMessage feeds arbitrary bytes to the decoders of broadcast and
@@ -24,12 +22,10 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !json.Valid(m.Data) || !socketio.ValidEventData(m.Data) {
+		if !json.Valid(m.Data) || !isEvent(m.Data) {
 			t.Fatalf("decoded data is not an event: %s", m.Data)
 		}
-		p := &socketio.Packet{Type: socketio.PacketEvent, Namespace: m.Nsp, Data: m.Data, Attachments: m.Attachments}
-		opts := socketio.BroadcastOptions{Rooms: m.Rooms, Except: m.Except}
-		enc1, err := encodeBroadcast(m.UID, m.Nsp, p, opts)
+		enc1, err := encodeBroadcast(m.UID, m.broadcast())
 		if err != nil {
 			// e.g. a map that spells out a placeholder without a
 			// matching attachment; the Socket.IO parser refuses it too
@@ -39,8 +35,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("cannot decode our own encoding %x: %v", enc1, err)
 		}
-		p2 := &socketio.Packet{Type: socketio.PacketEvent, Namespace: m2.Nsp, Data: m2.Data, Attachments: m2.Attachments}
-		enc2, err := encodeBroadcast(m2.UID, m2.Nsp, p2, socketio.BroadcastOptions{Rooms: m2.Rooms, Except: m2.Except})
+		enc2, err := encodeBroadcast(m2.UID, m2.broadcast())
 		if err != nil {
 			t.Fatalf("cannot re-encode %s: %v", m2.Data, err)
 		}

@@ -1,0 +1,23 @@
+// Package socketio implements the Socket.IO protocol, revisions 4 and 5, on
+// top of package engineio: the packet codec with binary attachments,
+// namespaces and their middlewares, sockets, rooms, acknowledgements and
+// broadcasts, for every client generation (1.x and 2.x speak revision 4,
+// 3.x and 4.x revision 5).
+//
+// A Server is an http.Handler for the Socket.IO path:
+//
+//	io := socketio.NewServer(socketio.Options{})
+//	io.Of("/").OnEvent("chat", func(s *socketio.Socket, m *socketio.Message) {
+//		io.Of("/").Emit("chat", m.Args[0])
+//	})
+//	http.Handle("/socket.io/", io)
+//
+// Every broadcast is encoded once and the same bytes are queued on every
+// recipient's connection.
+//
+// A Broker links the servers of a cluster: the server delivers to its own
+// sockets, and the broker carries broadcasts and requests (FetchSockets,
+// SocketsJoin, ServerSideEmit and the like) between nodes. MemoryBroker
+// serves a single node; package redisbroker connects nodes through Redis,
+// wire-compatible with the Node.js adapters.
+package socketio
