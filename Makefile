@@ -55,7 +55,7 @@ FUZZ_TARGETS := \
 	engineio:FuzzFrameReader \
 	socketio:FuzzDecodeText \
 	socketio:FuzzDecoder \
-	internal/redisadapter:FuzzDecodeMessage
+	redisbroker:FuzzDecodeMessage
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

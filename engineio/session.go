@@ -178,38 +178,28 @@ func (s *Session) onHeartbeat(p eioparser.Packet) {
 // Send queues messages for the client, as one unit: no other packet is
 // interleaved with them. The messages' Data must not be modified afterwards;
 // the same bytes may be shared by many sessions.
-func (s *Session) Send(msgs ...Message) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	if len(s.queue)+len(msgs) > s.srv.cfg.MaxQueuedPackets {
-		s.mu.Unlock()
-		s.overflow()
-		return ErrQueueFull
-	}
-	for _, m := range msgs {
-		s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketMessage, Data: m.Data, Binary: m.Binary})
-	}
-	s.wakeLocked()
-	s.mu.Unlock()
-	return nil
-}
+func (s *Session) Send(msgs ...Message) error { return s.push(nil, msgs) }
 
 // send queues control packets (pings, pongs).
-func (s *Session) send(pkts ...eioparser.Packet) error {
+func (s *Session) send(pkts ...eioparser.Packet) error { return s.push(pkts, nil) }
+
+// push queues pkts, then msgs as message packets, unless the session is
+// closed or its queue would overflow.
+func (s *Session) push(pkts []eioparser.Packet, msgs []Message) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if len(s.queue)+len(pkts) > s.srv.cfg.MaxQueuedPackets {
+	if len(s.queue)+len(pkts)+len(msgs) > s.srv.cfg.MaxQueuedPackets {
 		s.mu.Unlock()
 		s.overflow()
 		return ErrQueueFull
 	}
 	s.queue = append(s.queue, pkts...)
+	for _, m := range msgs {
+		s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketMessage, Data: m.Data, Binary: m.Binary})
+	}
 	s.wakeLocked()
 	s.mu.Unlock()
 	return nil
