@@ -322,13 +322,13 @@ func (d *clusterDriver) exchange(run string, senders, receivers []string, n int)
 	return ids
 }
 
-// startClusterNodes starts count chatservers on r and waits until each is
-// ready, i.e. subscribed to Redis.
-func startClusterNodes(t *testing.T, r *testutil.Redis, count int) []*testutil.Server {
+// startClusterNodes starts count chatservers on r, with args, and waits
+// until each is ready, i.e. reading from and subscribed to Redis.
+func startClusterNodes(t *testing.T, r *testutil.Redis, count int, args ...string) []*testutil.Server {
 	t.Helper()
 	nodes := make([]*testutil.Server, count)
 	for i := range nodes {
-		nodes[i] = testutil.Start(t, "chatserver", "-redis", r.URL())
+		nodes[i] = testutil.Start(t, "chatserver", append([]string{"-redis", r.URL()}, args...)...)
 		t.Cleanup(func() { checkNodeLogs(t, nodes[i]) })
 	}
 	for _, n := range nodes {
@@ -373,10 +373,16 @@ func sortedIDs(ids map[string]int64) []int64 {
 // TestRedisThreeNodes: three nodes on one Redis, socket.io-client 4.x on
 // node 1 (polling upgraded to WebSocket), 4.x WebSocket on node 2 and 2.x
 // polling on node 3. Every message reaches every client exactly once, and
-// the clientIDs are cluster-wide, in connection order.
+// the clientIDs are cluster-wide, in connection order. Both brokers.
 func TestRedisThreeNodes(t *testing.T) {
+	for _, broker := range []string{"streams", "pubsub"} {
+		t.Run(broker, func(t *testing.T) { testRedisThreeNodes(t, broker) })
+	}
+}
+
+func testRedisThreeNodes(t *testing.T, broker string) {
 	r := testutil.StartRedis(t)
-	nodes := startClusterNodes(t, r, 3)
+	nodes := startClusterNodes(t, r, 3, "-broker", broker)
 	d := startClusterDriver(t)
 	clients := []clusterClient{
 		{"n1", 4, "default", nodes[0].URL()},
@@ -598,7 +604,8 @@ func getJSON(t *testing.T, u string, v any) {
 // timing out while our node is in the cluster.
 func TestRedisNodeInterop(t *testing.T) {
 	r := testutil.StartRedis(t)
-	goNode := startClusterNodes(t, r, 1)[0]
+	// The Node.js node runs @socket.io/redis-adapter: publish/subscribe.
+	goNode := startClusterNodes(t, r, 1, "-broker", "pubsub")[0]
 	nodeURL := startNodeServer(t, r.URL())
 	waitServerCount(t, r.URL(), 2)
 

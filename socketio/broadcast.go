@@ -1,6 +1,10 @@
 package socketio
 
-import "context"
+import (
+	"context"
+
+	"siogo/engineio"
+)
 
 // BroadcastOptions selects the recipients of a broadcast: the sockets in any
 // of Rooms (every socket when Rooms is empty) that are in none of Except.
@@ -53,7 +57,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		b.nsp.deliver(bc, "")
 		return nil
 	}
-	if !srv.durable {
+	if srv.durable == nil {
 		b.nsp.deliver(bc, "")
 	}
 	srv.broker.Publish(bc)
@@ -87,19 +91,43 @@ func (bc *Broadcast) packet() *Packet {
 }
 
 // deliver queues a broadcast on every selected local socket. The packet is
-// encoded once and the same frames go to every recipient.
+// encoded once and the same frames go to every recipient; recoverable
+// sockets get a second encoding, made once too, that carries the offset.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	frames := b.frames
 	if frames == nil {
 		frames = b.packet().Frames()
 	}
+	var offsetFrames []engineio.Message
 	n.fanout.Lock()
 	n.targets = n.rooms.selectSockets(b.Opts, n, n.targets[:0])
 	for _, s := range n.targets {
-		s.client.conn.Send(frames...)
+		f := frames
+		if offset != "" && s.pid != "" {
+			if offsetFrames == nil {
+				offsetFrames = withOffset(b.Data, b.Attachments, n.name, offset)
+			}
+			f = offsetFrames
+		}
+		if s.replaying.Load() && s.hold(f, offset) {
+			continue
+		}
+		s.client.conn.Send(f...)
 	}
 	count := len(n.targets)
 	clear(n.targets)
 	n.fanout.Unlock()
 	n.srv.opts.Observer.Broadcast(count)
+}
+
+// hold keeps a delivery for after the socket's restoration, unless that
+// has just ended.
+func (s *Socket) hold(frames []engineio.Message, offset string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.replaying.Load() {
+		return false
+	}
+	s.pending = append(s.pending, pendingDelivery{frames, offset})
+	return true
 }

@@ -54,18 +54,22 @@ type DurableBroker interface {
 	// offset and its own offset. It returns ErrOffsetUnknown when offset
 	// is not in the log, or no longer.
 	Replay(ctx context.Context, nsp, offset string, fn func(b *Broadcast, offset string) error) error
-	// SaveSession stores a socket's session for ttl, replacing an
+	// SaveSessions stores sessions until their Expires, each replacing an
 	// earlier one with the same PID.
-	SaveSession(ctx context.Context, s *SavedSession, ttl time.Duration) error
+	SaveSessions(ctx context.Context, sessions []*SavedSession) error
+	// DropSessions removes the sessions of pids.
+	DropSessions(ctx context.Context, pids []string) error
 	// TakeSession removes and returns a stored session. It returns
-	// ErrSessionUnknown when there is none, or it has expired.
+	// ErrSessionUnknown when there is none, and ErrSessionExpired when it
+	// has expired (where the broker can tell).
 	TakeSession(ctx context.Context, pid string) (*SavedSession, error)
 }
 
 // Errors of a DurableBroker.
 var (
 	ErrOffsetUnknown  = errors.New("socketio: offset not in the log")
-	ErrSessionUnknown = errors.New("socketio: session unknown or expired")
+	ErrSessionUnknown = errors.New("socketio: session unknown")
+	ErrSessionExpired = errors.New("socketio: session expired")
 )
 
 // BrokerHandler receives what a Broker carries to this node. Its methods
@@ -180,8 +184,7 @@ type RemoteSocket struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// SavedSession is what a disconnected socket leaves for connection-state
-// recovery.
+// SavedSession is what a socket leaves for connection-state recovery.
 type SavedSession struct {
 	// PID is the private session id the client presents to recover.
 	PID   string
@@ -189,4 +192,6 @@ type SavedSession struct {
 	Rooms []Room
 	// Data is the socket's data as JSON.
 	Data json.RawMessage
+	// Expires is when the session can no longer be recovered.
+	Expires time.Time
 }

@@ -21,7 +21,7 @@ type MemoryBroker struct {
 	nsps map[string]*memoryLog
 
 	sessMu   sync.Mutex
-	sessions map[string]memorySession
+	sessions map[string]*SavedSession
 	swept    time.Time
 }
 
@@ -48,18 +48,13 @@ type memoryEntry struct {
 	b   *Broadcast
 }
 
-type memorySession struct {
-	s       *SavedSession
-	expires time.Time
-}
-
 // NewMemoryBroker returns a broker for a single node.
 func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 	return &MemoryBroker{
 		cfg:      cfg,
 		epoch:    strconv.FormatInt(time.Now().UnixMilli(), 10),
 		nsps:     make(map[string]*memoryLog),
-		sessions: make(map[string]memorySession),
+		sessions: make(map[string]*SavedSession),
 	}
 }
 
@@ -167,19 +162,35 @@ func (m *MemoryBroker) Replay(ctx context.Context, nsp, offset string, fn func(b
 	return nil
 }
 
-// SaveSession implements DurableBroker.
-func (m *MemoryBroker) SaveSession(_ context.Context, s *SavedSession, ttl time.Duration) error {
+// sessionGrace is how long an expired session is kept so that taking it
+// says "expired" rather than "unknown".
+const sessionGrace = time.Minute
+
+// SaveSessions implements DurableBroker.
+func (m *MemoryBroker) SaveSessions(_ context.Context, sessions []*SavedSession) error {
 	now := time.Now()
 	m.sessMu.Lock()
 	defer m.sessMu.Unlock()
-	m.sessions[s.PID] = memorySession{s: s, expires: now.Add(ttl)}
-	if now.Sub(m.swept) > ttl/2 {
+	for _, s := range sessions {
+		m.sessions[s.PID] = s
+	}
+	if now.Sub(m.swept) > sessionGrace/2 {
 		m.swept = now
-		for pid, e := range m.sessions {
-			if now.After(e.expires) {
+		for pid, s := range m.sessions {
+			if now.Sub(s.Expires) > sessionGrace {
 				delete(m.sessions, pid)
 			}
 		}
+	}
+	return nil
+}
+
+// DropSessions implements DurableBroker.
+func (m *MemoryBroker) DropSessions(_ context.Context, pids []string) error {
+	m.sessMu.Lock()
+	defer m.sessMu.Unlock()
+	for _, pid := range pids {
+		delete(m.sessions, pid)
 	}
 	return nil
 }
@@ -188,12 +199,22 @@ func (m *MemoryBroker) SaveSession(_ context.Context, s *SavedSession, ttl time.
 func (m *MemoryBroker) TakeSession(_ context.Context, pid string) (*SavedSession, error) {
 	m.sessMu.Lock()
 	defer m.sessMu.Unlock()
-	e, ok := m.sessions[pid]
+	s, ok := m.sessions[pid]
 	delete(m.sessions, pid)
-	if !ok || time.Now().After(e.expires) {
+	switch {
+	case !ok:
 		return nil, ErrSessionUnknown
+	case time.Now().After(s.Expires):
+		return nil, ErrSessionExpired
 	}
-	return e.s, nil
+	return s, nil
+}
+
+// sessionCount returns how many sessions the broker holds.
+func (m *MemoryBroker) sessionCount() int {
+	m.sessMu.Lock()
+	defer m.sessMu.Unlock()
+	return len(m.sessions)
 }
 
 // Send implements Broker; there is no other node.

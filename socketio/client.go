@@ -87,17 +87,30 @@ func splitNamespaceQuery(nsp string) (string, json.RawMessage) {
 	return name, b
 }
 
-// connect joins the namespace, running its middlewares first.
+// connect joins the namespace, running its middlewares first. A client
+// that presents the pid and offset of a recoverable session gets that
+// session back, with what it missed.
 func (c *client) connect(name string, auth json.RawMessage) {
 	nsp := c.srv.namespace(name)
 	if nsp == nil {
 		c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
 		return
 	}
-	sock := newSocket(nsp, c, auth)
-	if err := nsp.runMiddlewares(sock, auth); err != nil {
-		c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})
-		return
+	recoverable := c.srv.keeper != nil && c.protocol() == 5
+	var session *SavedSession
+	var missed []missed
+	var last string
+	if recoverable {
+		if pid, offset, ok := recoveryAuth(auth); ok {
+			session, missed, last = nsp.tryRecover(pid, offset)
+		}
+	}
+	sock := newSocket(nsp, c, auth, recoverable, session)
+	if session == nil || !c.srv.opts.Recovery.SkipMiddlewares {
+		if err := nsp.runMiddlewares(sock, auth); err != nil {
+			c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})
+			return
+		}
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -108,15 +121,33 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.connectTimer.Stop()
 	c.mu.Unlock()
 
+	if session != nil {
+		if old, ok := nsp.Socket(sock.id); ok {
+			// The client came back before its old connection was
+			// found dead.
+			old.client.conn.Close("replaced by a recovered connection")
+		}
+	}
 	// The CONNECT reply goes out before the socket can receive broadcasts.
 	reply := &Packet{Type: PacketConnect, Namespace: name}
 	if c.protocol() == 5 {
 		reply.Data, _ = json.Marshal(struct {
 			SID SocketID `json:"sid"`
-		}{sock.id})
+			PID string   `json:"pid,omitempty"`
+		}{sock.id, sock.pid})
 	}
 	c.sendPacket(reply)
-	nsp.add(sock)
+	if session != nil {
+		sock.replaying.Store(true)
+		nsp.register(sock, session.Rooms)
+		nsp.restore(sock, missed, last)
+	} else {
+		nsp.register(sock, nil)
+	}
+	if recoverable {
+		c.srv.keeper.connected(sock)
+	}
+	nsp.connected(sock)
 }
 
 func (c *client) sendPacket(p *Packet) error {

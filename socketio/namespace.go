@@ -131,13 +131,20 @@ func (n *Namespace) runMiddlewares(s *Socket, auth json.RawMessage) error {
 	return nil
 }
 
-// add registers a connected socket and runs the connect handlers.
-func (n *Namespace) add(s *Socket) {
-	n.rooms.join(s.id, Room(s.id))
+// register adds a connected socket to the namespace and its rooms, from
+// which on it receives broadcasts.
+func (n *Namespace) register(s *Socket, rooms []Room) {
+	n.rooms.join(s.id, append(rooms, Room(s.id))...)
 	n.mu.Lock()
 	n.sockets[s.id] = s
-	handlers := n.onConnect
 	n.mu.Unlock()
+}
+
+// connected runs the connect handlers.
+func (n *Namespace) connected(s *Socket) {
+	n.mu.RLock()
+	handlers := n.onConnect
+	n.mu.RUnlock()
 	for _, h := range handlers {
 		h(s)
 	}
@@ -145,8 +152,10 @@ func (n *Namespace) add(s *Socket) {
 
 func (n *Namespace) remove(s *Socket, reason string) {
 	n.mu.Lock()
-	_, ok := n.sockets[s.id]
-	delete(n.sockets, s.id)
+	ok := n.sockets[s.id] == s
+	if ok {
+		delete(n.sockets, s.id)
+	}
 	handlers := n.onDisconnect
 	n.mu.Unlock()
 	if !ok {

@@ -75,7 +75,7 @@ func (n *Namespace) fetchSockets(ctx context.Context, opts BroadcastOptions) ([]
 
 func (n *Namespace) socketsJoin(opts BroadcastOptions, rooms []Room) {
 	for _, s := range n.rooms.selectSockets(opts, n, nil) {
-		n.rooms.join(s.id, rooms...)
+		s.Join(rooms...)
 	}
 	n.notify(&NodeRequest{Type: RequestSocketsJoin, Opts: opts, Rooms: rooms})
 }
@@ -83,7 +83,7 @@ func (n *Namespace) socketsJoin(opts BroadcastOptions, rooms []Room) {
 func (n *Namespace) socketsLeave(opts BroadcastOptions, rooms []Room) {
 	for _, s := range n.rooms.selectSockets(opts, n, nil) {
 		for _, r := range rooms {
-			n.rooms.leave(s.id, r)
+			s.Leave(r)
 		}
 	}
 	n.notify(&NodeRequest{Type: RequestSocketsLeave, Opts: opts, Rooms: rooms})

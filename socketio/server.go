@@ -23,6 +23,9 @@ type Options struct {
 	// RequestTimeout bounds a request to the other nodes, such as
 	// FetchSockets (default 5s).
 	RequestTimeout time.Duration
+	// Recovery turns connection-state recovery on. It needs a
+	// DurableBroker; the default broker is one when recovery is on.
+	Recovery Recovery
 	// Observer, when set, counts packets and broadcasts.
 	Observer Observer
 	Logger   *slog.Logger
@@ -35,12 +38,19 @@ type Observer interface {
 	PacketIn()
 	// Broadcast counts one broadcast delivered to recipients local sockets.
 	Broadcast(recipients int)
+	// Recovery counts an attempt at connection-state recovery by its
+	// outcome: RecoverySucceeded or why it failed.
+	Recovery(result string)
+	// Replayed counts the missed broadcasts sent to a recovered socket.
+	Replayed(packets int)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) PacketIn()     {}
-func (nopObserver) Broadcast(int) {}
+func (nopObserver) PacketIn()       {}
+func (nopObserver) Broadcast(int)   {}
+func (nopObserver) Recovery(string) {}
+func (nopObserver) Replayed(int)    {}
 
 // Server is a Socket.IO server: an http.Handler for the Engine.IO path
 // (conventionally "/socket.io/") plus a set of namespaces. Namespaces and
@@ -50,9 +60,13 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	broker Broker
-	// durable: the broker hands this node's broadcasts back in log order
-	// rather than the server delivering them at once.
-	durable bool
+	// durable is the broker when it is a DurableBroker, which hands this
+	// node's broadcasts back in log order rather than the server
+	// delivering them at once.
+	durable DurableBroker
+	// keeper stores the sessions of recoverable sockets; nil with recovery
+	// off.
+	keeper *sessionKeeper
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -71,7 +85,11 @@ func NewServer(opts Options) *Server {
 		opts.RequestTimeout = 5 * time.Second
 	}
 	if opts.Broker == nil {
-		opts.Broker = NewMemoryBroker(MemoryBrokerConfig{})
+		cfg := MemoryBrokerConfig{}
+		if opts.Recovery.enabled() {
+			cfg = MemoryBrokerConfig{LogSize: defaultLogSize, LogAge: opts.Recovery.MaxDisconnectionDuration}
+		}
+		opts.Broker = NewMemoryBroker(cfg)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -89,7 +107,14 @@ func NewServer(opts Options) *Server {
 		nsps:     make(map[string]*Namespace),
 		requests: make(map[string]*pendingRequest),
 	}
-	_, s.durable = s.broker.(DurableBroker)
+	s.durable, _ = s.broker.(DurableBroker)
+	if opts.Recovery.enabled() {
+		if s.durable == nil {
+			s.log.Warn("socketio: connection-state recovery needs a broker that keeps a log; recovery is off")
+		} else {
+			s.keeper = newSessionKeeper(s, s.durable, opts.Recovery.MaxDisconnectionDuration)
+		}
+	}
 	s.broker.Open(brokerHandler{s})
 	s.engine = engineio.NewServer(opts.Engine, s.onSession)
 	s.Of("/")
@@ -128,8 +153,12 @@ func (s *Server) Engine() *engineio.Server { return s.engine }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
 // brokerCloseTimeout is how long Close gives the broker to send what it
-// holds.
+// holds, and the sessions to be stored.
 const brokerCloseTimeout = 2 * time.Second
+
+// defaultLogSize is how many broadcasts per namespace the single node keeps
+// for recovery.
+const defaultLogSize = 10000
 
 // Close disconnects every client without a Socket.IO disconnect packet, so
 // that clients reconnect (to another node, behind a balancer), waits until
@@ -137,6 +166,11 @@ const brokerCloseTimeout = 2 * time.Second
 // closes the broker, giving it two seconds to send what it holds.
 func (s *Server) Close(ctx context.Context) error {
 	err := s.engine.Close(ctx)
+	if s.keeper != nil {
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerCloseTimeout)
+		s.keeper.close(kctx)
+		cancel()
+	}
 	s.reqMu.Lock()
 	pending := s.requests
 	s.requests = make(map[string]*pendingRequest)

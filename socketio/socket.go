@@ -31,11 +31,19 @@ type Socket struct {
 	client    *client
 	handshake Handshake
 	data      atomic.Pointer[any]
+	// pid is the private session id of a recoverable socket, "" when the
+	// socket cannot be recovered.
+	pid       string
+	recovered bool
+	// replaying is set while a recovered socket is being brought up to
+	// date; deliveries wait in pending meanwhile.
+	replaying atomic.Bool
 
 	mu        sync.Mutex
 	connected bool
 	nextAck   uint64
 	acks      map[uint64]*pendingAck
+	pending   []pendingDelivery
 }
 
 type pendingAck struct {
@@ -54,7 +62,9 @@ var (
 	ErrDisconnected = errors.New("socketio: socket disconnected")
 )
 
-func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
+// newSocket creates a socket; session is the recovered session it takes
+// over, or nil.
+func newSocket(nsp *Namespace, c *client, auth json.RawMessage, recoverable bool, session *SavedSession) *Socket {
 	req := c.conn.Request()
 	id := SocketID(engineio.NewSessionID())
 	if c.protocol() == 4 {
@@ -66,8 +76,17 @@ func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
 	if auth == nil {
 		auth = json.RawMessage("{}")
 	}
-	return &Socket{
+	pid := ""
+	switch {
+	case session != nil:
+		id, pid = session.SID, session.PID
+	case recoverable:
+		pid = newPID()
+	}
+	s := &Socket{
 		id:        id,
+		pid:       pid,
+		recovered: session != nil,
 		nsp:       nsp,
 		client:    c,
 		connected: true,
@@ -81,6 +100,11 @@ func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
 			Secure:  req.Secure,
 		},
 	}
+	if session != nil {
+		var data any = session.Data
+		s.data.Store(&data)
+	}
+	return s
 }
 
 // ID returns the socket id, unique within the namespace.
@@ -102,16 +126,23 @@ func (s *Socket) Transport() string { return s.client.conn.Transport() }
 func (s *Socket) SessionID() string { return s.client.conn.ID() }
 
 // SetData attaches application data to the socket. It travels with the
-// socket: FetchSockets on any node shows it, encoded with encoding/json.
+// socket, encoded with encoding/json: FetchSockets on any node shows it, and
+// a recovered socket gets it back.
 func (s *Socket) SetData(v any) { s.data.Store(&v) }
 
-// Data returns what SetData stored, or nil.
+// Data returns what SetData stored, or nil. A recovered socket's data is
+// the json.RawMessage it was stored as, until SetData replaces it.
 func (s *Socket) Data() any {
 	if p := s.data.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
+
+// Recovered reports whether the socket took over the session of a
+// disconnected one, with its id, rooms and data, after connection-state
+// recovery.
+func (s *Socket) Recovered() bool { return s.recovered }
 
 // Connected reports whether the socket is still connected.
 func (s *Socket) Connected() bool {
@@ -203,10 +234,23 @@ func (s *Socket) takeAck(id uint64) *pendingAck {
 }
 
 // Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...Room) { s.nsp.rooms.join(s.id, rooms...) }
+func (s *Socket) Join(rooms ...Room) {
+	s.nsp.rooms.join(s.id, rooms...)
+	s.roomsChanged()
+}
 
 // Leave removes the socket from a room.
-func (s *Socket) Leave(room Room) { s.nsp.rooms.leave(s.id, room) }
+func (s *Socket) Leave(room Room) {
+	s.nsp.rooms.leave(s.id, room)
+	s.roomsChanged()
+}
+
+// roomsChanged stores a recoverable socket's session again.
+func (s *Socket) roomsChanged() {
+	if k := s.nsp.srv.keeper; k != nil && s.pid != "" {
+		k.changed(s)
+	}
+}
 
 // Rooms returns the rooms the socket is in.
 func (s *Socket) Rooms() []Room { return s.nsp.rooms.of(s.id) }
@@ -243,6 +287,9 @@ func (s *Socket) onClose(reason string) {
 	acks := s.acks
 	s.acks = nil
 	s.mu.Unlock()
+	if k := s.nsp.srv.keeper; k != nil && s.pid != "" {
+		k.disconnected(s, s.Rooms(), reason)
+	}
 	s.nsp.remove(s, reason)
 	for _, p := range acks {
 		if p.timer != nil {

@@ -38,6 +38,7 @@ type options struct {
 	transports   string
 	logLevel     string
 	redis        string
+	broker       string
 	nodeID       string
 	advertise    string
 
@@ -50,6 +51,9 @@ type options struct {
 	readTimeout       time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
+
+	recoveryWindow          time.Duration
+	recoverySkipMiddlewares bool
 }
 
 func run(args []string) error {
@@ -65,6 +69,7 @@ func run(args []string) error {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&o.nodeID, "node-id", "", "with -redis: this node's name in the cluster, which starts every session id it hands out (default random) (CHAT_NODE_ID)")
 	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
+	fs.StringVar(&o.broker, "broker", "streams", "with -redis: streams (Redis Streams, durable: connection-state recovery across nodes; compatible with @socket.io/redis-streams-adapter) or pubsub (compatible with @socket.io/redis-adapter) (CHAT_BROKER)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
 	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
@@ -75,6 +80,8 @@ func run(args []string) error {
 	fs.DurationVar(&o.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request, body included (CHAT_READ_TIMEOUT)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "time an idle keep-alive connection is kept (CHAT_IDLE_TIMEOUT)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long clients get to collect what is queued for them before the process exits (CHAT_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&o.recoveryWindow, "recovery-window", 2*time.Minute, "how long a disconnected socket.io 4.6+ client can come back with its clientID and every line it missed; 0 turns connection-state recovery off (CHAT_RECOVERY_WINDOW)")
+	fs.BoolVar(&o.recoverySkipMiddlewares, "recovery-skip-middlewares", true, "connect a recovered client without running the connection middlewares again (CHAT_RECOVERY_SKIP_MIDDLEWARES)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chatserver [flags]\n\nThe chat server. Every flag can also be set by the environment variable in parentheses;\na flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -86,7 +93,8 @@ func run(args []string) error {
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
 		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "shutdown-timeout": "CHAT_SHUTDOWN_TIMEOUT", "redis": "REDIS_URL",
-		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE",
+		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE", "broker": "CHAT_BROKER",
+		"recovery-window": "CHAT_RECOVERY_WINDOW", "recovery-skip-middlewares": "CHAT_RECOVERY_SKIP_MIDDLEWARES",
 	}); err != nil {
 		return err
 	}
@@ -116,6 +124,7 @@ func run(args []string) error {
 	srv, err := server.New(server.Config{
 		StaticDir: o.static,
 		RedisURL:  o.redis,
+		Broker:    o.broker,
 		NodeID:    o.nodeID,
 		Advertise: o.advertise,
 		Logger:    log,
@@ -129,6 +138,10 @@ func run(args []string) error {
 		IdleTimeout:       o.idleTimeout,
 		ShutdownTimeout:   o.shutdownTimeout,
 		Socket: socketio.Options{
+			Recovery: socketio.Recovery{
+				MaxDisconnectionDuration: o.recoveryWindow,
+				SkipMiddlewares:          o.recoverySkipMiddlewares,
+			},
 			Engine: engineio.Config{
 				PingInterval:        o.pingInterval,
 				PingTimeout:         o.pingTimeout,

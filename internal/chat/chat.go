@@ -53,6 +53,9 @@ func Register(nsp *socketio.Namespace, ids Counter, log *slog.Logger) {
 	// client that cannot get one is refused with a clear error instead of
 	// chatting without an id.
 	nsp.Use(func(s *socketio.Socket, _ json.RawMessage) error {
+		if s.Recovered() {
+			return nil // it has its clientID already
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), allocTimeout)
 		defer cancel()
 		n, err := ids.Next(ctx)
@@ -62,6 +65,17 @@ func Register(nsp *socketio.Namespace, ids Counter, log *slog.Logger) {
 		}
 		s.SetData(Member{ClientID: n - 1})
 		return nil
+	})
+	// A recovered socket keeps its clientID: it comes back as the JSON its
+	// data was stored as.
+	nsp.OnConnect(func(s *socketio.Socket) {
+		if raw, ok := s.Data().(json.RawMessage); ok && s.Recovered() {
+			var member Member
+			if err := json.Unmarshal(raw, &member); err != nil {
+				log.Warn("chat: recovered socket without a clientID", "sid", s.ID(), "err", err)
+			}
+			s.SetData(member)
+		}
 	})
 	nsp.OnEvent(EventIn, func(s *socketio.Socket, m *socketio.Message) {
 		member, _ := s.Data().(Member)

@@ -31,6 +31,8 @@ type Metrics struct {
 	forwardFails prometheus.Counter
 	handoffs     prometheus.Counter
 	httpCloses   *prometheus.CounterVec // state
+	recoveries   *prometheus.CounterVec // result
+	replayed     prometheus.Counter
 
 	// connStates remembers each HTTP connection's last state, to tell
 	// how it ended.
@@ -97,7 +99,15 @@ func New() *Metrics {
 		}),
 		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_poll_handoffs_total",
-			Help: "Long polls of this node's sessions whose forwarding node went away and that a later request of the client took over.",
+			Help: "Long polls of this node's sessions, forwarded by another node, that lost their carrier or gave way to the client's next poll while their session stayed open.",
+		}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_recoveries_total",
+			Help: "Connection-state recoveries attempted, by result: succeeded, or why not (unknown pid, expired, offset too old, broker failure).",
+		}, []string{"result"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_recovery_replayed_packets_total",
+			Help: "Missed broadcasts sent to recovered sockets.",
 		}),
 		httpCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_http_connections_closed_total",
@@ -109,7 +119,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connected, m.sessions, m.upgrades, m.closes, m.queueDrops, m.rateDrops, m.refused,
 		m.messagesIn, m.messagesOut, m.fanout,
-		m.forwarded, m.forwardFails, m.handoffs, m.httpCloses,
+		m.forwarded, m.forwardFails, m.handoffs, m.httpCloses, m.recoveries, m.replayed,
 	)
 	for _, p := range []int{3, 4} {
 		v := strconv.Itoa(p)
@@ -129,6 +139,12 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 // (the Redis adapter counts its reconnections) under name.
 func (m *Metrics) AddCounterFunc(name, help string, value func() uint64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(value()) }))
+}
+
+// AddGaugeFunc exports a gauge that another component keeps itself.
+func (m *Metrics) AddGaugeFunc(name, help string, value func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
 		func() float64 { return float64(value()) }))
 }
 
@@ -192,7 +208,13 @@ func (m *Metrics) Forwarded(transport string) { m.forwarded.WithLabelValues(tran
 // ForwardFailed implements cluster.Observer.
 func (m *Metrics) ForwardFailed() { m.forwardFails.Inc() }
 
-// PollHandedOff implements cluster.Observer.
+// Recovery implements socketio.Observer.
+func (m *Metrics) Recovery(result string) { m.recoveries.WithLabelValues(result).Inc() }
+
+// Replayed implements socketio.Observer.
+func (m *Metrics) Replayed(packets int) { m.replayed.Add(float64(packets)) }
+
+// PollHandedOff implements engineio.Observer.
 func (m *Metrics) PollHandedOff() { m.handoffs.Inc() }
 
 // ConnState is an http.Server ConnState hook: it counts connections by the

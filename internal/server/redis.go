@@ -9,6 +9,7 @@ import (
 
 	"siogo/internal/cluster"
 	"siogo/redisbroker"
+	"siogo/socketio"
 )
 
 // redisParts is what a node of a cluster has in Redis, on one client: the
@@ -16,9 +17,16 @@ import (
 // lives there too) and, through the client, the clientID counter.
 type redisParts struct {
 	client *redisbroker.Client
-	broker *redisbroker.PubSub
+	broker socketio.Broker
+	ready  func(context.Context) error
 	node   *cluster.Node
 }
+
+// Brokers a cluster can use.
+const (
+	BrokerStreams = "streams"
+	BrokerPubSub  = "pubsub"
+)
 
 func newRedisParts(cfg *Config) (*redisParts, error) {
 	client, err := redisbroker.NewClient(cfg.RedisURL, cfg.Logger)
@@ -35,16 +43,29 @@ func newRedisParts(cfg *Config) (*redisParts, error) {
 		client.Close()
 		return nil, err
 	}
-	// Connects in the background: with Redis down the node serves its
-	// own clients, logs why and keeps retrying.
-	broker := redisbroker.NewPubSub(client, redisbroker.PubSubConfig{})
-	cfg.Metrics.AddCounterFunc(redisbroker.MetricReconnects,
-		"Times the Redis subscriber connection was re-established after being lost.", broker.Reconnects)
-	cfg.Metrics.AddCounterFunc(redisbroker.MetricDropped,
-		"Messages for other nodes dropped because Redis was unreachable or too slow.", broker.Dropped)
-	cfg.Metrics.AddCounterFunc(redisbroker.MetricMalformed,
-		"Messages from Redis skipped because they could not be decoded.", broker.Malformed)
-	return &redisParts{client: client, broker: broker, node: node}, nil
+	// Brokers connect in the background: with Redis down the node
+	// serves its own clients, logs why and keeps retrying.
+	p := &redisParts{client: client, node: node}
+	m := cfg.Metrics
+	switch cfg.Broker {
+	case BrokerStreams, "":
+		b := redisbroker.NewStreams(client, redisbroker.StreamsConfig{})
+		p.broker, p.ready = b, b.Ready
+		m.AddCounterFunc(redisbroker.MetricReconnects, "Times the Redis stream reader reconnected after losing Redis.", b.Reconnects)
+		m.AddCounterFunc(redisbroker.MetricMalformed, "Messages from Redis skipped because they could not be decoded.", b.Malformed)
+		m.AddCounterFunc(redisbroker.MetricBufferDropped, "Messages kept for the stream while Redis was unreachable that a full buffer dropped.", b.BufferDropped)
+		m.AddGaugeFunc(redisbroker.MetricBuffered, "Messages waiting to be added to the Redis stream.", b.Buffered)
+	case BrokerPubSub:
+		b := redisbroker.NewPubSub(client, redisbroker.PubSubConfig{})
+		p.broker, p.ready = b, b.Ready
+		m.AddCounterFunc(redisbroker.MetricReconnects, "Times the Redis subscriber connection was re-established after being lost.", b.Reconnects)
+		m.AddCounterFunc(redisbroker.MetricDropped, "Messages for other nodes dropped because Redis was unreachable or too slow.", b.Dropped)
+		m.AddCounterFunc(redisbroker.MetricMalformed, "Messages from Redis skipped because they could not be decoded.", b.Malformed)
+	default:
+		client.Close()
+		return nil, fmt.Errorf("broker %q: want %s or %s", cfg.Broker, BrokerStreams, BrokerPubSub)
+	}
+	return p, nil
 }
 
 // start registers the node at its advertised address and makes the HTTP
@@ -64,9 +85,6 @@ func (p *redisParts) start(ctx context.Context, ln net.Listener, advertise strin
 	hs.RegisterOnShutdown(p.node.Drain)
 	return nil
 }
-
-// ready reports whether the node takes part in the cluster.
-func (p *redisParts) ready(ctx context.Context) error { return p.broker.Ready(ctx) }
 
 // Close leaves the cluster: the registration goes at once, so that other
 // nodes stop forwarding here, and the client's connections close.

@@ -27,6 +27,9 @@ type Config struct {
 	// RedisURL, when set, makes the node one of a cluster sharing
 	// broadcasts and clientIDs through Redis, e.g. redis://host:6379/0.
 	RedisURL string
+	// Broker is the cluster's broker with RedisURL: BrokerStreams (the
+	// default) or BrokerPubSub.
+	Broker string
 	// NodeID names the node in a cluster (default random). Every session
 	// id starts with it, so that any node can forward a request to the
 	// session's owner and no balancer needs sticky sessions.
