@@ -1,23 +1,13 @@
-package testutil
-
-// A concurrent Go client for the chat, used where hundreds or thousands of
-// clients are needed at once (slow-consumer, limit and shutdown tests, and the
-// soak driver): it connects over either transport and either protocol
-// revision, keeps the heartbeat going, emits serverReceiver (with an ack when
-// asked) and hands every clientReceiver line to a callback. It builds on the
-// wire codec of eioclient.go.
+package eioclient
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +16,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"siogo/internal/eioparser"
 )
 
 // ChatLine is one clientReceiver event.
@@ -39,6 +31,7 @@ type ChatLine struct {
 type ChatOptions struct {
 	Protocol  int    // Engine.IO revision, 3 or 4 (default 4)
 	Transport string // "websocket" (default) or "polling"
+	Path      string // the Socket.IO endpoint (default "/socket.io/")
 	// Header is added to every request, e.g. an Origin.
 	Header http.Header
 	// LocalAddr, when set, is the source address of every connection.
@@ -46,12 +39,26 @@ type ChatOptions struct {
 	// Control, when set, runs on each socket before it connects, e.g. to
 	// shrink its buffers.
 	Control func(network, address string, c syscall.RawConn) error
+	// NetDial, when set, opens every connection in place of LocalAddr and
+	// Control.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HTTP is the client for polling requests. When nil, clients share
-	// one whose idle pool fits thousands of them, or, with LocalAddr or
-	// Control set, each gets its own.
+	// one whose idle pool fits thousands of them, or, with LocalAddr,
+	// Control or NetDial set, each gets its own.
 	HTTP *http.Client
+	// ReadBufferSize is the WebSocket read buffer in bytes (default 4096).
+	// A larger one takes in a whole batch of frames per read.
+	ReadBufferSize int
 	// OnLine receives each chat line, in order, from the client's reader.
 	OnLine func(ChatLine)
+	// OnMessage, when set, receives instead every Socket.IO packet that
+	// follows the connection, e.g. `2["clientReceiver",{...}]`, from the
+	// client's reader; OnLine and acknowledgements are then left to it.
+	// msg is only valid during the call. An error ends the session.
+	OnMessage func(msg []byte) error
+	// OnEnd, when set, is called once when the session ends, with the
+	// reason Err then returns.
+	OnEnd func(err error)
 	// NoRead stops reading once connected: the client never consumes what
 	// the server sends, like a stalled browser tab. It also sends no
 	// heartbeat.
@@ -62,29 +69,33 @@ type ChatOptions struct {
 var (
 	// ErrChatClosedByServer: a close packet (polling) or a close frame
 	// (WebSocket) arrived.
-	ErrChatClosedByServer = errors.New("testutil: chat session closed by the server")
+	ErrChatClosedByServer = errors.New("eioclient: chat session closed by the server")
 	// ErrChatClosedByClient: Close was called.
-	ErrChatClosedByClient = errors.New("testutil: chat session closed by the client")
+	ErrChatClosedByClient = errors.New("eioclient: chat session closed by the client")
 )
 
-// ChatClient is one connected chat client. Its methods are safe for
-// concurrent use.
+// ChatClient is one connected chat client: it keeps the heartbeat going,
+// emits serverReceiver (with an ack when asked) and hands every
+// clientReceiver line to a callback. Its methods are safe for concurrent
+// use.
 type ChatClient struct {
 	opts     ChatOptions
 	endpoint string
+	pollURL  string
 	hc       *http.Client
-	Open     EIOOpen
+	Open     Open
 
 	ctx    context.Context // ends when the session ends
 	cancel context.CancelFunc
 
-	wmu  sync.Mutex    // serialises WebSocket writes
-	conn net.Conn      // WebSocket; nil while polling
-	br   *bufio.Reader // reads conn, starting with any bytes read behind the handshake
-	buf  []byte        // the last frame's payload, reused by the reader
+	ws        *WSConn // nil over polling
+	connected bool    // the CONNECT reply arrived; the reader's own
+	getBuf    []byte  // the last GET's body, reused by the reader
+	postBuf   []byte  // the last POST's answer, reused by the poster
+	posted    postBatch
 
 	mu      sync.Mutex
-	out     [][]byte // polling: packets waiting for the next POST
+	out     postBatch // polling: packets waiting for the next POST
 	posting bool
 	closing bool // Close sent a close packet
 	nextAck int64
@@ -95,6 +106,35 @@ type ChatClient struct {
 	// CloseCode is the status of the server's WebSocket close frame, valid
 	// once Done is closed with ErrChatClosedByServer over WebSocket.
 	CloseCode ws.StatusCode
+}
+
+// postBatch holds the text packets of one POST. Once its buffers have
+// grown it takes packets and encodes them without allocating.
+type postBatch struct {
+	data []byte // the packets, one after another
+	ends []int  // where each packet ends in data
+	pkts []eioparser.Packet
+	body []byte
+}
+
+func (b *postBatch) add(pkt []byte) {
+	b.data = append(b.data, pkt...)
+	b.ends = append(b.ends, len(b.data))
+}
+
+func (b *postBatch) empty() bool { return len(b.ends) == 0 }
+
+// encode returns the payload; it is valid until the next encode.
+func (b *postBatch) encode(protocol int) []byte {
+	b.pkts = b.pkts[:0]
+	start := 0
+	for _, end := range b.ends {
+		b.pkts = append(b.pkts, toParser(Packet{Type: b.data[start], Data: b.data[start+1 : end]}))
+		start = end
+	}
+	b.body = appendPayload(protocol, b.body[:0], b.pkts)
+	b.data, b.ends = b.data[:0], b.ends[:0]
+	return b.body
 }
 
 var sharedChatHTTP = &http.Client{Transport: &http.Transport{
@@ -111,34 +151,41 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 	if opts.Transport == "" {
 		opts.Transport = "websocket"
 	}
+	if opts.Path == "" {
+		opts.Path = "/socket.io/"
+	}
 	c := &ChatClient{
 		opts:     opts,
-		endpoint: strings.TrimSuffix(base, "/") + "/socket.io/",
+		endpoint: strings.TrimSuffix(base, "/") + opts.Path,
 		hc:       opts.HTTP,
 		acks:     make(map[int64]func(int64)),
 		done:     make(chan struct{}),
 	}
-	dialer := &net.Dialer{Control: opts.Control}
-	if opts.LocalAddr != nil {
-		dialer.LocalAddr = &net.TCPAddr{IP: opts.LocalAddr}
+	netDial := opts.NetDial
+	if netDial == nil {
+		d := &net.Dialer{Control: opts.Control}
+		if opts.LocalAddr != nil {
+			d.LocalAddr = &net.TCPAddr{IP: opts.LocalAddr}
+		}
+		netDial = d.DialContext
 	}
 	if c.hc == nil {
 		c.hc = sharedChatHTTP
-		if opts.LocalAddr != nil || opts.Control != nil {
-			c.hc = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+		if opts.LocalAddr != nil || opts.Control != nil || opts.NetDial != nil {
+			c.hc = &http.Client{Transport: &http.Transport{DialContext: netDial}}
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var err error
 	if opts.Transport == "websocket" {
-		err = c.connectWS(ctx, dialer)
+		err = c.connectWS(ctx, netDial)
 	} else {
 		err = c.connectPolling(ctx)
 	}
 	if err != nil {
 		c.cancel()
-		if c.conn != nil {
-			c.conn.Close()
+		if c.ws != nil {
+			c.ws.Close()
 		}
 		return nil, err
 	}
@@ -156,93 +203,72 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 	return c, nil
 }
 
-func (c *ChatClient) connectWS(ctx context.Context, dialer *net.Dialer) error {
-	d := ws.Dialer{NetDial: dialer.DialContext}
-	if len(c.opts.Header) > 0 {
-		d.Header = ws.HandshakeHeaderHTTP(c.opts.Header)
-	}
-	conn, br, _, err := d.Dial(ctx, WSURL(EIOURL(c.endpoint, c.opts.Protocol, "websocket", "")))
+func (c *ChatClient) connectWS(ctx context.Context, netDial func(context.Context, string, string) (net.Conn, error)) error {
+	conn, err := dialWS(ctx, WSURL(URL(c.endpoint, c.opts.Protocol, "websocket", "")), wsOptions{
+		netDial: netDial, header: c.opts.Header, readBuffer: c.opts.ReadBufferSize, writeTimeout: 10 * time.Second,
+	})
 	if err != nil {
 		return err
 	}
-	c.conn = conn
-	if br != nil {
-		c.br = bufio.NewReaderSize(io.MultiReader(br, conn), 4096)
-	} else {
-		c.br = bufio.NewReaderSize(conn, 4096)
-	}
+	c.ws = conn
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetReadDeadline(d)
 		defer conn.SetReadDeadline(time.Time{})
 	}
-	open, err := c.readWSPacket()
-	if err != nil {
-		return fmt.Errorf("chat handshake: %w", err)
-	}
-	if err := c.parseOpen(open); err != nil {
-		return err
-	}
-	if c.opts.Protocol == 4 {
-		if err := c.writeWS([]byte("40")); err != nil {
-			return err
-		}
-	}
 	p, err := c.readWSPacket()
 	if err != nil {
-		return fmt.Errorf("chat connect: %w", err)
-	}
-	return checkConnected(p)
-}
-
-func (c *ChatClient) connectPolling(ctx context.Context) error {
-	pkts, err := c.poll(ctx)
-	if err != nil {
 		return fmt.Errorf("chat handshake: %w", err)
 	}
-	if len(pkts) == 0 {
-		return errors.New("chat handshake: empty response")
-	}
-	if err := c.parseOpen(pkts[0]); err != nil {
-		return err
+	if c.Open, err = ParseOpen(p); err != nil {
+		return fmt.Errorf("chat handshake: %w", err)
 	}
 	if c.opts.Protocol == 4 {
-		if err := c.post(ctx, [][]byte{[]byte("40")}); err != nil {
+		if err := conn.WriteText([]byte("40")); err != nil {
 			return err
 		}
 	}
-	// The connect reply may come with lines broadcast right after it;
-	// those are delivered like any other.
-	for {
-		pkts, err := c.poll(ctx)
+	for !c.connected {
+		p, err := c.readWSPacket()
+		if err == nil {
+			err = c.handle(p)
+		}
 		if err != nil {
 			return fmt.Errorf("chat connect: %w", err)
 		}
-		for i, p := range pkts {
-			if p.Type == '6' {
-				continue
-			}
-			if err := checkConnected(p); err != nil {
-				return err
-			}
-			c.handle(pkts[i+1:])
-			return nil
-		}
-	}
-}
-
-func (c *ChatClient) parseOpen(p EIOPacket) error {
-	if p.Type != '0' {
-		return fmt.Errorf("chat handshake: got %s, want an open packet", p)
-	}
-	if err := json.Unmarshal(p.Data, &c.Open); err != nil || c.Open.SID == "" {
-		return fmt.Errorf("chat handshake: bad open packet %s", p)
 	}
 	return nil
 }
 
-func checkConnected(p EIOPacket) error {
-	if p.Type != '4' || !bytes.HasPrefix(p.Data, []byte("0")) || bytes.HasPrefix(p.Data, []byte("0/")) {
-		return fmt.Errorf("chat connect: got %s, want a CONNECT reply", p)
+func (c *ChatClient) connectPolling(ctx context.Context) error {
+	ct, body, err := c.request(ctx, http.MethodGet, URL(c.endpoint, c.opts.Protocol, "polling", ""), nil, &c.getBuf)
+	if err != nil {
+		return fmt.Errorf("chat handshake: %w", err)
+	}
+	pkts, err := decodePayload(c.opts.Protocol, ct, body)
+	if err != nil {
+		return fmt.Errorf("chat handshake: %w", err)
+	}
+	if c.Open, err = ParseOpen(fromParser(pkts[0])); err != nil {
+		return fmt.Errorf("chat handshake: %w", err)
+	}
+	c.pollURL = URL(c.endpoint, c.opts.Protocol, "polling", c.Open.SID)
+	// The server may join revision 3 to "/" in the handshake response.
+	for _, p := range pkts[1:] {
+		if err := c.handle(fromParser(p)); err != nil {
+			return fmt.Errorf("chat connect: %w", err)
+		}
+	}
+	if c.opts.Protocol == 4 {
+		var answer []byte
+		connect := []eioparser.Packet{{Type: eioparser.PacketMessage, Data: []byte("0")}}
+		if _, _, err := c.request(ctx, http.MethodPost, c.pollURL, appendPayload(4, nil, connect), &answer); err != nil {
+			return fmt.Errorf("chat connect: %w", err)
+		}
+	}
+	for !c.connected {
+		if err := c.poll(ctx); err != nil {
+			return fmt.Errorf("chat connect: %w", err)
+		}
 	}
 	return nil
 }
@@ -261,7 +287,12 @@ func (c *ChatClient) Done() <-chan struct{} { return c.done }
 func (c *ChatClient) SID() string { return c.Open.SID }
 
 // Conn returns the WebSocket connection, or nil over polling.
-func (c *ChatClient) Conn() net.Conn { return c.conn }
+func (c *ChatClient) Conn() net.Conn {
+	if c.ws == nil {
+		return nil
+	}
+	return c.ws.Conn
+}
 
 func (c *ChatClient) end(err error) {
 	c.mu.Lock()
@@ -273,29 +304,34 @@ func (c *ChatClient) end(err error) {
 	c.acks = nil
 	c.mu.Unlock()
 	c.cancel()
-	if c.conn != nil {
-		c.conn.Close()
+	if c.ws != nil {
+		c.ws.Close()
 	}
 	close(c.done)
+	if c.opts.OnEnd != nil {
+		c.opts.OnEnd(err)
+	}
 }
 
 // Close ends the session from the client side: a close frame over
 // WebSocket, a close packet over polling (after the POSTs already waiting).
 func (c *ChatClient) Close() error {
-	if c.conn != nil {
-		c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	if c.ws != nil {
+		c.ws.write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 		c.end(ErrChatClosedByClient)
 		return nil
 	}
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
-	if c.sendPacket([]byte("1")) == nil {
+	if c.SendPacket([]byte("1")) == nil {
 		// The server answers the pending poll with its own close packet.
+		t := time.NewTimer(5 * time.Second)
 		select {
 		case <-c.done:
-		case <-time.After(5 * time.Second):
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	c.end(ErrChatClosedByClient)
 	return nil
@@ -330,19 +366,22 @@ func (c *ChatClient) emit(msg string, ack func(int64)) error {
 	pkt = append(pkt, `["serverReceiver",`...)
 	pkt = append(pkt, arg...)
 	pkt = append(pkt, ']')
-	return c.sendPacket(pkt)
+	return c.SendPacket(pkt)
 }
 
-// sendPacket sends one Engine.IO packet in text form.
-func (c *ChatClient) sendPacket(pkt []byte) error {
+// SendPacket sends one Engine.IO packet in its text form, e.g.
+// `42["serverReceiver","hi"]`: a frame over WebSocket, or the next POST
+// over polling, which carries every packet queued while the previous one
+// was under way. pkt may be reused once SendPacket returns.
+func (c *ChatClient) SendPacket(pkt []byte) error {
 	if err := c.Err(); err != nil {
 		return err
 	}
-	if c.conn != nil {
-		return c.writeWS(pkt)
+	if c.ws != nil {
+		return c.ws.WriteText(pkt)
 	}
 	c.mu.Lock()
-	c.out = append(c.out, pkt)
+	c.out.add(pkt)
 	start := !c.posting
 	c.posting = true
 	c.mu.Unlock()
@@ -353,108 +392,56 @@ func (c *ChatClient) sendPacket(pkt []byte) error {
 }
 
 // flushPosts sends the waiting packets, one POST at a time as the protocol
-// requires, batching whatever queued up during the previous POST.
+// requires. Packets sent meanwhile go into the other batch, so the body
+// being posted is never written to.
 func (c *ChatClient) flushPosts() {
 	for {
 		c.mu.Lock()
-		batch := c.out
-		c.out = nil
-		if len(batch) == 0 {
+		if c.out.empty() {
 			c.posting = false
 			c.mu.Unlock()
 			return
 		}
+		c.out, c.posted = c.posted, c.out
 		c.mu.Unlock()
-		if err := c.post(c.ctx, batch); err != nil {
+		body := c.posted.encode(c.opts.Protocol)
+		if _, _, err := c.request(c.ctx, http.MethodPost, c.pollURL, body, &c.postBuf); err != nil {
 			c.end(err)
 			return
 		}
 	}
 }
 
-func (c *ChatClient) writeWS(pkt []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return wsutil.WriteClientText(c.conn, pkt)
-}
-
 // readWSPacket reads the next text message. Its Data is valid until the
-// next call. Pings are answered; a close frame is answered and reported as
-// ErrChatClosedByServer.
-func (c *ChatClient) readWSPacket() (EIOPacket, error) {
-	msg := c.buf[:0]
-	var op ws.OpCode
+// next call. A close frame is reported as ErrChatClosedByServer.
+func (c *ChatClient) readWSPacket() (Packet, error) {
 	for {
-		h, err := ws.ReadHeader(c.br)
+		op, msg, err := c.ws.NextMessage()
 		if err != nil {
-			return EIOPacket{}, err
-		}
-		if h.Length > maxChatFrame {
-			return EIOPacket{}, fmt.Errorf("testutil: %d-byte WebSocket frame", h.Length)
-		}
-		if h.OpCode.IsControl() {
-			payload := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.br, payload); err != nil {
-				return EIOPacket{}, err
+			var closed wsutil.ClosedError
+			if errors.As(err, &closed) {
+				c.CloseCode = closed.Code
+				return Packet{}, ErrChatClosedByServer
 			}
-			if h.Masked {
-				ws.Cipher(payload, h.Mask, 0)
-			}
-			switch h.OpCode {
-			case ws.OpPing:
-				c.writeFrame(ws.NewPongFrame(payload))
-			case ws.OpClose:
-				code, _ := ws.ParseCloseFrameData(payload)
-				c.CloseCode = code
-				c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, "")))
-				return EIOPacket{}, ErrChatClosedByServer
-			}
-			continue
+			return Packet{}, err
 		}
-		if h.OpCode != ws.OpContinuation {
-			op = h.OpCode
+		if op == ws.OpText && len(msg) > 0 {
+			return Packet{Type: msg[0], Data: msg[1:]}, nil
 		}
-		start := len(msg)
-		msg = slices.Grow(msg, int(h.Length))[:start+int(h.Length)]
-		if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
-			return EIOPacket{}, err
-		}
-		if h.Masked {
-			ws.Cipher(msg[start:], h.Mask, 0)
-		}
-		if !h.Fin {
-			continue
-		}
-		c.buf = msg
-		if op != ws.OpText || len(msg) == 0 {
-			// The chat sends no binary; skip it.
-			msg = msg[:0]
-			continue
-		}
-		return EIOPacket{Type: msg[0], Data: msg[1:]}, nil
+		// The chat sends no binary; skip it.
 	}
-}
-
-// maxChatFrame bounds a frame from the server, well above what the chat
-// sends.
-const maxChatFrame = 16 << 20
-
-func (c *ChatClient) writeFrame(f ws.Frame) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return ws.WriteFrame(c.conn, ws.MaskFrame(f))
 }
 
 func (c *ChatClient) readWS() {
 	for {
 		p, err := c.readWSPacket()
+		if err == nil {
+			err = c.handle(p)
+		}
 		if err != nil {
 			c.end(err)
 			return
 		}
-		c.handle([]EIOPacket{p})
 	}
 }
 
@@ -462,10 +449,10 @@ func (c *ChatClient) readWS() {
 // until the session ends or ctx is done, and returns the number of chat
 // lines read and why the session ended.
 func (c *ChatClient) Drain(ctx context.Context) (lines int, err error) {
-	if c.conn == nil {
-		return 0, errors.New("testutil: Drain needs a WebSocket client")
+	if c.ws == nil {
+		return 0, errors.New("eioclient: Drain needs a WebSocket client")
 	}
-	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { c.ws.SetReadDeadline(time.Now()) })
 	defer stop()
 	for {
 		p, err := c.readWSPacket()
@@ -473,7 +460,7 @@ func (c *ChatClient) Drain(ctx context.Context) (lines int, err error) {
 			c.end(err)
 			return lines, err
 		}
-		if p.Type == '4' && bytes.HasPrefix(p.Data, []byte(`2["clientReceiver",`)) {
+		if p.Type == '4' && bytes.HasPrefix(p.Data, lineEvent) {
 			lines++
 		}
 	}
@@ -487,47 +474,69 @@ func (c *ChatClient) isClosing() bool {
 
 func (c *ChatClient) pollLoop() {
 	for {
-		pkts, err := c.poll(c.ctx)
-		if err != nil {
-			if c.isClosing() {
-				err = ErrChatClosedByClient
-			}
+		if err := c.poll(c.ctx); err != nil {
 			c.end(err)
-			return
-		}
-		if c.handle(pkts) {
 			return
 		}
 	}
 }
 
-// handle processes received packets; it reports whether the session ended.
-func (c *ChatClient) handle(pkts []EIOPacket) bool {
+// poll performs one GET and handles what it brings.
+func (c *ChatClient) poll(ctx context.Context) error {
+	ct, body, err := c.request(ctx, http.MethodGet, c.pollURL, nil, &c.getBuf)
+	if err != nil {
+		if c.isClosing() {
+			return ErrChatClosedByClient
+		}
+		return err
+	}
+	pkts, err := decodePayload(c.opts.Protocol, ct, body)
+	if err != nil {
+		return err
+	}
 	for _, p := range pkts {
-		switch p.Type {
-		case '1':
-			if c.isClosing() {
-				c.end(ErrChatClosedByClient)
-			} else {
-				c.end(ErrChatClosedByServer)
-			}
-			return true
-		case '6':
-			// The server answers the poll waiting when the client's own
-			// close packet arrives with a noop.
-			if c.isClosing() {
-				c.end(ErrChatClosedByClient)
-				return true
-			}
-		case '2':
-			if c.opts.Protocol == 4 {
-				c.sendPacket(append([]byte("3"), p.Data...))
-			}
-		case '4':
-			c.onMessage(p.Data)
+		if err := c.handle(fromParser(p)); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
+}
+
+// handle processes one received packet; an error ends the session.
+func (c *ChatClient) handle(p Packet) error {
+	switch p.Type {
+	case '1':
+		if c.isClosing() {
+			return ErrChatClosedByClient
+		}
+		return ErrChatClosedByServer
+	case '6':
+		// The server answers the poll waiting when the client's own
+		// close packet arrives with a noop.
+		if c.isClosing() {
+			return ErrChatClosedByClient
+		}
+	case '2':
+		if c.opts.Protocol == 4 {
+			return c.SendPacket(append([]byte("3"), p.Data...))
+		}
+	case '4':
+		if !c.connected {
+			if p.Binary || !bytes.HasPrefix(p.Data, []byte("0")) || bytes.HasPrefix(p.Data, []byte("0/")) {
+				return fmt.Errorf("got %s, want a CONNECT reply", p)
+			}
+			c.connected = true
+			return nil
+		}
+		if p.Binary {
+			return nil
+		}
+		if c.opts.OnMessage != nil {
+			return c.opts.OnMessage(p.Data)
+		}
+		return c.onMessage(p.Data)
+	}
+	return nil
 }
 
 var (
@@ -535,15 +544,14 @@ var (
 	ackPrefix = []byte(`3`)
 )
 
-func (c *ChatClient) onMessage(data []byte) {
+func (c *ChatClient) onMessage(data []byte) error {
 	switch {
 	case bytes.HasPrefix(data, lineEvent):
 		line, ok := parsePlainLine(data[len(lineEvent):])
 		if !ok {
 			body := bytes.TrimSuffix(data[len(lineEvent):], []byte("]"))
 			if err := json.Unmarshal(body, &line); err != nil {
-				c.end(fmt.Errorf("testutil: bad chat line %q: %w", data, err))
-				return
+				return fmt.Errorf("eioclient: bad chat line %q: %w", data, err)
 			}
 		}
 		if c.opts.OnLine != nil {
@@ -557,14 +565,13 @@ func (c *ChatClient) onMessage(data []byte) {
 		}
 		id, err := strconv.ParseInt(string(digits[:n]), 10, 64)
 		if err != nil {
-			return
+			return nil
 		}
 		var args []struct {
 			ClientID int64 `json:"clientID"`
 		}
 		if err := json.Unmarshal(digits[n:], &args); err != nil || len(args) != 1 {
-			c.end(fmt.Errorf("testutil: bad ack %q", data))
-			return
+			return fmt.Errorf("eioclient: bad ack %q", data)
 		}
 		c.mu.Lock()
 		fn := c.acks[id]
@@ -574,6 +581,7 @@ func (c *ChatClient) onMessage(data []byte) {
 			fn(args[0].ClientID)
 		}
 	}
+	return nil
 }
 
 // parsePlainLine reads `{"clientID":N,"message":"..."}]` as the server
@@ -615,15 +623,17 @@ func (c *ChatClient) heartbeat() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			c.sendPacket([]byte("2"))
+			c.SendPacket([]byte("2"))
 		}
 	}
 }
 
-func (c *ChatClient) request(ctx context.Context, method string, body []byte) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, EIOURL(c.endpoint, c.opts.Protocol, "polling", c.Open.SID), bytes.NewReader(body))
+// request performs one polling request and reads the answer into *buf,
+// reusing its storage. It returns the answer's content type and body.
+func (c *ChatClient) request(ctx context.Context, method, u string, body []byte, buf *[]byte) (string, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	for k, v := range c.opts.Header {
 		req.Header[k] = v
@@ -633,32 +643,17 @@ func (c *ChatClient) request(ctx context.Context, method string, body []byte) (*
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b := bytes.NewBuffer((*buf)[:0])
+	_, err = b.ReadFrom(resp.Body)
+	*buf = b.Bytes()
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return resp, b, fmt.Errorf("testutil: %s %s: %s", method, resp.Status, bytes.TrimSpace(b))
+		return "", nil, fmt.Errorf("eioclient: %s %s: %s", method, resp.Status, bytes.TrimSpace(*buf))
 	}
-	return resp, b, nil
-}
-
-func (c *ChatClient) poll(ctx context.Context) ([]EIOPacket, error) {
-	resp, body, err := c.request(ctx, http.MethodGet, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeEIOPayload(c.opts.Protocol, resp.Header.Get("Content-Type"), body)
-}
-
-func (c *ChatClient) post(ctx context.Context, pkts [][]byte) error {
-	eio := make([]EIOPacket, len(pkts))
-	for i, p := range pkts {
-		eio[i] = EIOPacket{Type: p[0], Data: p[1:]}
-	}
-	_, _, err := c.request(ctx, http.MethodPost, EncodeEIOPayload(c.opts.Protocol, eio))
-	return err
+	return resp.Header.Get("Content-Type"), *buf, nil
 }
