@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make soak: runs the chat server under cmd/soak's load — 2,000 clients over
+# make soak: runs the chat server under tools/soak's load — 2,000 clients over
 # both protocol revisions and both transports, steady chat, 50 connects and
 # disconnects per second — for SOAK_DURATION (default 10m), then checks that
 # memory and goroutines stayed flat and that no message was lost. The summary
@@ -19,7 +19,8 @@ churn=${SOAK_CHURN:-50}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 mkdir -p bin artifacts
-go build -o bin/ ./cmd/chatserver ./cmd/soak
+go build -o bin/ ./cmd/chatserver
+(cd tools && go build -o ../bin/ ./soak)
 
 log=artifacts/soak-server.log
 # Every client comes from 127.0.0.1, so the per-address handshake limit is

@@ -1,7 +1,7 @@
 // Command benchrun runs the chat benchmark: it starts this project's chat
 // server and the reference Node.js socket.io chat server one at a time on a
 // loopback port chosen by the kernel, pinned to one CPU, drives each with
-// cmd/loadgen pinned to another CPU, and writes the results as JSON lines, a
+// tools/loadgen pinned to another CPU, and writes the results as JSON lines, a
 // markdown table with the targets marked met or not met, and a PNG plot.
 //
 // It is normally started by scripts/bench.sh (make bench), which builds the
