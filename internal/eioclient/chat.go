@@ -88,10 +88,11 @@ type ChatClient struct {
 	ctx    context.Context // ends when the session ends
 	cancel context.CancelFunc
 
-	ws        *WSConn // nil over polling
-	connected bool    // the CONNECT reply arrived; the reader's own
-	getBuf    []byte  // the last GET's body, reused by the reader
-	postBuf   []byte  // the last POST's answer, reused by the poster
+	ws        *WSConn            // nil over polling
+	connected bool               // the CONNECT reply arrived; the reader's own
+	getBuf    []byte             // the last GET's body, reused by the reader
+	got       []eioparser.Packet // the last GET's packets, reused by the reader
+	postBuf   []byte             // the last POST's answer, reused by the poster
 	posted    postBatch
 
 	mu      sync.Mutex
@@ -197,7 +198,7 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 	} else {
 		go c.pollLoop()
 	}
-	if opts.Protocol == 3 {
+	if opts.Protocol == 3 && c.Open.PingInterval > 0 {
 		go c.heartbeat()
 	}
 	return c, nil
@@ -244,7 +245,7 @@ func (c *ChatClient) connectPolling(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("chat handshake: %w", err)
 	}
-	pkts, err := decodePayload(c.opts.Protocol, ct, body)
+	pkts, err := appendDecodePayload(nil, c.opts.Protocol, ct, body)
 	if err != nil {
 		return fmt.Errorf("chat handshake: %w", err)
 	}
@@ -490,11 +491,11 @@ func (c *ChatClient) poll(ctx context.Context) error {
 		}
 		return err
 	}
-	pkts, err := decodePayload(c.opts.Protocol, ct, body)
+	c.got, err = appendDecodePayload(c.got[:0], c.opts.Protocol, ct, body)
 	if err != nil {
 		return err
 	}
-	for _, p := range pkts {
+	for _, p := range c.got {
 		if err := c.handle(fromParser(p)); err != nil {
 			return err
 		}

@@ -97,7 +97,7 @@ func EncodePayload(protocol int, pkts []Packet) []byte {
 // binary form of revision 3 (application/octet-stream) from its text form.
 // Text packets alias body.
 func DecodePayload(protocol int, contentType string, body []byte) ([]Packet, error) {
-	pp, err := decodePayload(protocol, contentType, body)
+	pp, err := appendDecodePayload(nil, protocol, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -115,14 +115,16 @@ func appendPayload(protocol int, dst []byte, pkts []eioparser.Packet) []byte {
 	return eioparser.AppendPayloadV4(dst, pkts)
 }
 
-func decodePayload(protocol int, contentType string, body []byte) ([]eioparser.Packet, error) {
+// appendDecodePayload decodes body, appending its packets to dst so that a
+// client can reuse one slice for every poll.
+func appendDecodePayload(dst []eioparser.Packet, protocol int, contentType string, body []byte) ([]eioparser.Packet, error) {
 	switch {
 	case protocol != 3:
-		return eioparser.DecodePayloadV4(body)
+		return eioparser.AppendDecodePayloadV4(dst, body)
 	case strings.HasPrefix(contentType, "application/octet-stream"):
-		return eioparser.DecodePayloadV3Binary(body)
+		return eioparser.AppendDecodePayloadV3Binary(dst, body)
 	default:
-		return eioparser.DecodePayloadV3Text(body)
+		return eioparser.AppendDecodePayloadV3Text(dst, body)
 	}
 }
 
