@@ -11,8 +11,11 @@ BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
 
+# The tools (load generator, benchmark runner, soak driver) are a nested
+# module, tools/, that ./... does not reach.
 test: setup vet
 	$(GO) test -race -count=1 -timeout 14m ./...
+	cd tools && $(GO) test -race -count=1 ./...
 
 setup: deps bundle
 
@@ -33,6 +36,7 @@ bundle: node_modules/.package-lock.json
 vet:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	$(GO) vet ./...
+	cd tools && $(GO) vet ./...
 
 build: bundle
 	$(GO) build -o bin/ ./cmd/...

@@ -21,7 +21,8 @@ fi
 ulimit -n "$hard" 2>/dev/null || true
 
 mkdir -p bin
-go build -o bin/ ./cmd/chatserver ./cmd/loadgen ./cmd/benchrun
+go build -o bin/ ./cmd/chatserver
+(cd tools && go build -o ../bin/ ./loadgen ./benchrun)
 
 # The whole run stays under 10 minutes: benchrun skips what does not fit in
 # its budget, and timeout is the backstop.

@@ -207,3 +207,25 @@ func TestUTF16Len(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendDecodeKeepsDst(t *testing.T) {
+	first := text(PacketNoop, "")
+	for name, dec := range map[string]func([]Packet, []byte) ([]Packet, error){
+		"v4": AppendDecodePayloadV4, "v3 text": AppendDecodePayloadV3Text, "v3 binary": AppendDecodePayloadV3Binary,
+	} {
+		ok := map[string]string{"v4": "4a\x1e2", "v3 text": "2:4a1:2", "v3 binary": "\x00\x02\xff4a\x00\x01\xff2"}[name]
+		dst := make([]Packet, 1, 8)
+		dst[0] = first
+		got, err := dec(dst, []byte(ok))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := []Packet{first, text(PacketMessage, "a"), text(PacketPing, "")}; !samePackets(got, want) || &got[0] != &dst[0] {
+			t.Errorf("%s: got %s, want %s in dst's array", name, fmtPackets(got), fmtPackets(want))
+		}
+		got, err = dec(got[:1], []byte("garbage\x1e"))
+		if err == nil || !samePackets(got, []Packet{first}) {
+			t.Errorf("%s: on error got %s, %v; want dst as it was", name, fmtPackets(got), err)
+		}
+	}
+}

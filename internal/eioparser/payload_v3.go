@@ -85,21 +85,25 @@ func AppendPayloadV3Binary(dst []byte, pkts []Packet) []byte {
 }
 
 // DecodePayloadV3Text decodes the text form. Text packets alias body.
-func DecodePayloadV3Text(body []byte) ([]Packet, error) {
+func DecodePayloadV3Text(body []byte) ([]Packet, error) { return AppendDecodePayloadV3Text(nil, body) }
+
+// AppendDecodePayloadV3Text is DecodePayloadV3Text appending the packets to
+// dst. On error it returns dst as it was.
+func AppendDecodePayloadV3Text(dst []Packet, body []byte) ([]Packet, error) {
 	if len(body) == 0 {
-		return nil, parseErr("empty payload")
+		return dst, parseErr("empty payload")
 	}
-	var pkts []Packet
+	start := len(dst)
 	for len(body) > 0 {
 		colon := 0
 		for colon < len(body) && body[colon] != ':' {
 			if body[colon] < '0' || body[colon] > '9' || colon > 9 {
-				return nil, parseErr("bad length prefix")
+				return dst[:start], parseErr("bad length prefix")
 			}
 			colon++
 		}
 		if colon == 0 || colon == len(body) {
-			return nil, parseErr("bad length prefix")
+			return dst[:start], parseErr("bad length prefix")
 		}
 		units, _ := strconv.Atoi(string(body[:colon]))
 		body = body[colon+1:]
@@ -115,16 +119,16 @@ func DecodePayloadV3Text(body []byte) ([]Packet, error) {
 			end += size
 		}
 		if seen != units || units == 0 {
-			return nil, parseErr("length prefix does not match the packet")
+			return dst[:start], parseErr("length prefix does not match the packet")
 		}
 		p, err := decodePacketV3Text(body[:end])
 		if err != nil {
-			return nil, err
+			return dst[:start], err
 		}
-		pkts = append(pkts, p)
+		dst = append(dst, p)
 		body = body[end:]
 	}
-	return pkts, nil
+	return dst, nil
 }
 
 // decodePacketV3Text decodes one packet of the text form: "b<type><base64>"
@@ -145,44 +149,50 @@ func decodePacketV3Text(b []byte) (Packet, error) {
 
 // DecodePayloadV3Binary decodes the binary form. Packets alias body.
 func DecodePayloadV3Binary(body []byte) ([]Packet, error) {
+	return AppendDecodePayloadV3Binary(nil, body)
+}
+
+// AppendDecodePayloadV3Binary is DecodePayloadV3Binary appending the packets
+// to dst. On error it returns dst as it was.
+func AppendDecodePayloadV3Binary(dst []Packet, body []byte) ([]Packet, error) {
 	if len(body) == 0 {
-		return nil, parseErr("empty payload")
+		return dst, parseErr("empty payload")
 	}
-	var pkts []Packet
+	start := len(dst)
 	for len(body) > 0 {
 		kind := body[0]
 		if kind > 1 {
-			return nil, parseErr("bad packet kind %d", kind)
+			return dst[:start], parseErr("bad packet kind %d", kind)
 		}
 		n, i := 0, 1
 		for ; i < len(body) && body[i] != 0xff; i++ {
 			if body[i] > 9 || i > 10 {
-				return nil, parseErr("bad length prefix")
+				return dst[:start], parseErr("bad length prefix")
 			}
 			n = n*10 + int(body[i])
 		}
 		if i == 1 || i == len(body) || n == 0 || len(body)-(i+1) < n {
-			return nil, parseErr("bad length prefix")
+			return dst[:start], parseErr("bad length prefix")
 		}
 		pkt := body[i+1 : i+1+n]
 		body = body[i+1+n:]
 		if kind == 1 {
 			if pkt[0] != byte(PacketMessage) {
-				return nil, parseErr("binary packet that is not a message")
+				return dst[:start], parseErr("binary packet that is not a message")
 			}
-			pkts = append(pkts, Packet{Type: PacketMessage, Data: pkt[1:], Binary: true})
+			dst = append(dst, Packet{Type: PacketMessage, Data: pkt[1:], Binary: true})
 			continue
 		}
 		// String packets are UTF-8, decoded strictly as the reference
 		// parser does.
 		if !utf8.Valid(pkt) {
-			return nil, parseErr("string packet is not valid UTF-8")
+			return dst[:start], parseErr("string packet is not valid UTF-8")
 		}
 		p, err := DecodePacket(pkt)
 		if err != nil {
-			return nil, err
+			return dst[:start], err
 		}
-		pkts = append(pkts, p)
+		dst = append(dst, p)
 	}
-	return pkts, nil
+	return dst, nil
 }

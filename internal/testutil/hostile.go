@@ -50,13 +50,13 @@ func JoinSIO(ctx context.Context, endpoint string, protocol int, mode string, hc
 	return c, nil
 }
 
-// ExpectClosed waits until the server has ended the session: a close packet
+// expectClosed waits until the server has ended the session: a close packet
 // or a 400 over polling, a close frame or the end of the connection over
 // WebSocket. Anything else the server sends first is skipped.
-func (c *EIOClient) ExpectClosed(ctx context.Context) error {
-	if c.ws != nil {
+func expectClosed(ctx context.Context, c *EIOClient) error {
+	if conn := c.WS(); conn != nil {
 		for {
-			_, _, err := c.ws.ReadMessage(ctx)
+			_, _, err := conn.ReadMessage(ctx)
 			if err == nil {
 				continue
 			}
@@ -168,7 +168,7 @@ func afterJoin(protocol int, mode string, pkts ...EIOPacket) func(context.Contex
 		// Over polling, a packet that ends the session may make the POST
 		// itself fail; what counts is that the session ends.
 		c.SendPackets(ctx, pkts...)
-		return c.ExpectClosed(ctx)
+		return expectClosed(ctx, c)
 	}
 }
 
@@ -187,7 +187,7 @@ func rawPost(protocol int, contentType, body string) func(context.Context, strin
 		if resp.StatusCode != http.StatusBadRequest {
 			return fmt.Errorf("POST %q: %s %q, want 400", body, resp.Status, b)
 		}
-		return c.ExpectClosed(ctx)
+		return expectClosed(ctx, c)
 	}
 }
 
@@ -198,8 +198,8 @@ func rawWS(protocol int, send func(*WSConn)) func(context.Context, string) error
 		if err != nil {
 			return err
 		}
-		defer c.ws.Close()
-		send(c.ws)
-		return c.ExpectClosed(ctx)
+		defer c.WS().Close()
+		send(c.WS())
+		return expectClosed(ctx, c)
 	}
 }

@@ -4,19 +4,18 @@
 package testutil
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"siogo/internal/proc"
 )
 
 // RepoRoot returns the directory holding go.mod.
@@ -75,30 +74,11 @@ func Binary(t testing.TB, name string) string {
 	return out
 }
 
-// Server is a running instance of one of the project's commands.
+// Server is a running instance of one of the project's commands. Addr,
+// Cmd, URL, Logs, Done and Kill come from proc.Process.
 type Server struct {
-	Addr string // host:port it listens on, e.g. 127.0.0.1:41234
-	Cmd  *exec.Cmd
-
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
+	*proc.Process
 }
-
-// URL returns http://Addr.
-func (s *Server) URL() string { return "http://" + s.Addr }
-
-// Logs returns everything the server wrote to stderr and stdout so far.
-func (s *Server) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
-// Done is closed when the process has exited.
-func (s *Server) Done() <-chan struct{} { return s.done }
-
-var listenRe = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // Start runs ./cmd/<name> with args plus "-addr 127.0.0.1:0" (unless args
 // already hold -addr), waits for its "msg=listening addr=..." log line, and
@@ -117,68 +97,17 @@ func Start(t testing.TB, name string, args ...string) *Server {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = RepoRoot(t)
-	s := &Server{Cmd: cmd, done: make(chan struct{})}
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("testutil: start %s: %v", name, err)
+	p, err := proc.Start(context.Background(), cmd, proc.Options{})
+	if err != nil {
+		t.Fatalf("testutil: %s: %v", name, err)
 	}
-	addrCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line)
-			s.logs.WriteByte('\n')
-			s.mu.Unlock()
-			if m := listenRe.FindStringSubmatch(line); m != nil {
-				select {
-				case addrCh <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		close(s.done)
-	}()
+	s := &Server{p}
 	t.Cleanup(func() { s.Stop(t) })
-	select {
-	case s.Addr = <-addrCh:
-	case <-s.done:
-		t.Fatalf("testutil: %s exited before listening:\n%s", name, s.Logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("testutil: %s did not report its address in 30s:\n%s", name, s.Logs())
-	}
 	return s
 }
 
 // Stop sends SIGTERM, waits up to 10 s, then kills. It is safe to call twice.
-func (s *Server) Stop(t testing.TB) {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.Cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.Cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-// Kill ends the process at once with SIGKILL.
-func (s *Server) Kill() {
-	s.Cmd.Process.Kill()
-	<-s.done
-}
+func (s *Server) Stop(t testing.TB) { s.Process.Stop() }
 
 // NodeModules returns the repository's node_modules directory, failing the
 // test with the set-up command when it is missing.

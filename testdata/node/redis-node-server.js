@@ -6,7 +6,7 @@
 //
 //   node testdata/node/redis-node-server.js --redis redis://127.0.0.1:6379/0 [--port 0]
 //
-// It prints "listening <port>" once serving. Besides the Socket.IO endpoint it
+// It prints "msg=listening addr=127.0.0.1:<port>" once serving. Besides the Socket.IO endpoint it
 // answers these requests, which run cluster operations from this node and
 // reply with JSON:
 //   GET /cluster/fetch               io.fetchSockets()
@@ -146,7 +146,7 @@ async function main() {
   });
 
   server.listen(opts.port, '127.0.0.1', () => {
-    console.log(`listening ${server.address().port}`);
+    console.log(`msg=listening addr=127.0.0.1:${server.address().port}`);
   });
   const stop = () => {
     io.close();

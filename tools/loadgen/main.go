@@ -1,11 +1,11 @@
 // Command loadgen is a load generator for Socket.IO chat servers. It speaks
-// Engine.IO 3 and 4 over WebSocket or HTTP long-polling with its own minimal
-// client, connects N clients, lets S of them emit serverReceiver messages
-// (closed loop with a window of messages in flight per sender, or open loop at
-// a fixed total rate), and measures connection rate, handshake time, fan-out
-// deliveries per second and send-to-receipt latency at every other client.
-// Given the server's pid it also reads the server's memory and CPU time from
-// /proc.
+// Engine.IO 3 and 4 over WebSocket or HTTP long-polling through the chat
+// client of package eioclient, connects N clients, lets S of them emit
+// serverReceiver messages (closed loop with a window of messages in flight
+// per sender, or open loop at a fixed total rate), and measures connection
+// rate, handshake time, fan-out deliveries per second and send-to-receipt
+// latency at every other client. Given the server's pid it also reads the
+// server's memory and CPU time from /proc.
 //
 // Each run prints one JSON line on stdout and a readable summary on stderr.
 //
@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"siogo/internal/eioclient"
 )
 
 type config struct {
@@ -161,26 +163,14 @@ func parseSources(s string) ([]net.IP, error) {
 	return ips, nil
 }
 
-// transport is one client's connection to the server after the handshake.
-type transport interface {
-	// send queues or writes one Engine.IO packet.
-	send(pkt []byte) error
-	// close tears the connection down; the read loop then ends.
-	close()
-}
-
 type client struct {
 	r       *run
 	id      int
-	t       transport
-	open    openInfo
-	credits chan struct{} // closed loop: one token per own message echoed back
+	cc      *eioclient.ChatClient // nil until connected
+	credits chan struct{}         // closed loop: one token per own message echoed back
 	scratch []byte
 	seq     int
-
-	connected atomic.Bool // the namespace CONNECT was acknowledged
-	closing   atomic.Bool
-	pingStop  chan struct{} // closed to stop the Engine.IO 3 pinger
+	closing atomic.Bool
 }
 
 type run struct {
@@ -223,40 +213,24 @@ func (c *client) lost(err error) {
 	c.r.fail(fmt.Errorf("client %d disconnected: %w", c.id, err))
 }
 
-// handle processes one Engine.IO packet received after the open packet. An
-// error means the session is over.
+// handle processes one Socket.IO packet received after the connection,
+// from the client's reader. An error means the session is over.
 func (c *client) handle(pkt []byte) error {
 	if len(pkt) == 0 {
-		return errors.New("empty packet")
+		return nil
 	}
 	switch pkt[0] {
-	case '4':
-		if len(pkt) < 2 {
-			return nil
-		}
-		switch pkt[1] {
-		case '2':
-			d, ok, foreign := parseDelivery(pkt)
-			if ok {
-				c.onDelivery(d)
-			} else if foreign {
-				c.r.foreign.Add(1)
-			}
-		case '0':
-			c.connected.Store(true)
-		case '1':
-			return errors.New("server sent Socket.IO DISCONNECT")
-		case '4':
-			return fmt.Errorf("connect error %s", clip(pkt[2:]))
-		}
 	case '2':
-		// Engine.IO 4 heartbeat: the server pings, the client answers.
-		if c.r.cfg.eio == 4 {
-			pong := append([]byte{'3'}, pkt[1:]...)
-			return c.t.send(pong)
+		d, ok, foreign := parseDelivery(pkt)
+		if ok {
+			c.onDelivery(d)
+		} else if foreign {
+			c.r.foreign.Add(1)
 		}
 	case '1':
-		return errors.New("server sent Engine.IO close")
+		return errors.New("server sent Socket.IO DISCONNECT")
+	case '4':
+		return fmt.Errorf("connect error %s", clip(pkt[1:]))
 	}
 	return nil
 }
@@ -287,44 +261,17 @@ func (c *client) onDelivery(d delivery) {
 func (c *client) emit(sentNS int64) error {
 	c.scratch = appendEmit(c.scratch[:0], c.id, c.seq, sentNS, c.r.cfg.size)
 	c.seq++
-	if err := c.t.send(c.scratch); err != nil {
+	if err := c.cc.SendPacket(c.scratch); err != nil {
 		return err
 	}
 	c.r.sent.Add(1)
 	return nil
 }
 
-// startPinger keeps an Engine.IO 3 session alive: there the client pings
-// every pingInterval and the server answers.
-func (c *client) startPinger() {
-	if c.r.cfg.eio != 3 || c.open.PingInterval <= 0 {
-		return
-	}
-	every := time.Duration(c.open.PingInterval) * time.Millisecond
-	c.pingStop = make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-c.pingStop:
-				return
-			case <-t.C:
-				if err := c.t.send([]byte{'2'}); err != nil {
-					return
-				}
-			}
-		}
-	}()
-}
-
 func (c *client) shutdown() {
 	c.closing.Store(true)
-	if c.pingStop != nil {
-		close(c.pingStop)
-	}
-	if c.t != nil {
-		c.t.close()
+	if c.cc != nil {
+		c.cc.Close()
 	}
 }
 
@@ -461,7 +408,7 @@ func measureTraffic(ctx context.Context, r *run, clients []*client, pid string, 
 	var senders []*client
 	for i := 0; i < cfg.senders; i++ {
 		c := clients[i*len(clients)/cfg.senders]
-		if c.connected.Load() {
+		if c.cc != nil {
 			senders = append(senders, c)
 		}
 	}
@@ -626,7 +573,7 @@ func closeAll(clients []*client) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	for _, c := range clients {
-		if c.t == nil {
+		if c.cc == nil {
 			continue
 		}
 		sem <- struct{}{}

@@ -1,4 +1,4 @@
-package main
+package eioclient
 
 import (
 	"context"
@@ -10,11 +10,22 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"siogo/internal/eioparser"
 )
 
+// pollingClient is a chat client past its handshake, posting to u.
+func pollingClient(t *testing.T, protocol int, hc *http.Client, u string) *ChatClient {
+	c := &ChatClient{opts: ChatOptions{Protocol: protocol, Transport: "polling"}, hc: hc, pollURL: u,
+		acks: map[int64]func(int64){}, done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	t.Cleanup(c.cancel)
+	return c
+}
+
 // TestPollingPostsCarryEveryPacketOnce sends packets from several goroutines
-// while POSTs are in flight and checks that the server side decodes every
-// packet exactly once: the send buffer and the body being posted must never
+// while POSTs are in flight and checks that the server decodes every packet
+// exactly once: the batch being filled and the body being posted must never
 // share memory.
 func TestPollingPostsCarryEveryPacketOnce(t *testing.T) {
 	for _, eio := range []int{3, 4} {
@@ -31,15 +42,20 @@ func TestPollingPostsCarryEveryPacketOnce(t *testing.T) {
 					http.Error(w, "bad request", http.StatusBadRequest)
 					return
 				}
-				var pkts []string
-				if err := splitPayload(eio, body, func(p []byte) { pkts = append(pkts, string(p)) }); err != nil {
+				var pkts []eioparser.Packet
+				if eio == 3 {
+					pkts, err = eioparser.DecodePayloadV3Text(body)
+				} else {
+					pkts, err = eioparser.DecodePayloadV4(body)
+				}
+				if err != nil {
 					t.Errorf("undecodable POST body %q: %v", body, err)
 					http.Error(w, "bad payload", http.StatusBadRequest)
 					return
 				}
 				mu.Lock()
 				for _, p := range pkts {
-					seen[p]++
+					seen[p.Type.String()+string(p.Data)]++
 				}
 				if len(seen) == senders*perSender {
 					select {
@@ -49,27 +65,23 @@ func TestPollingPostsCarryEveryPacketOnce(t *testing.T) {
 					}
 				}
 				mu.Unlock()
-				_, _ = io.WriteString(w, "ok")
+				io.WriteString(w, "ok")
 			}))
 			defer srv.Close()
-
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			c := &client{r: &run{cfg: &config{eio: eio}}}
-			p := &pollConn{c: c, hc: srv.Client(), url: srv.URL, ctx: ctx, stop: cancel, wake: make(chan struct{}, 1)}
-			c.t = p
-			go p.writeLoop()
+			c := pollingClient(t, eio, srv.Client(), srv.URL)
 
 			var wg sync.WaitGroup
 			for s := range senders {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					var pkt []byte
 					for i := range perSender {
 						// Varying lengths, and characters outside ASCII for the
-						// UTF-16 length prefix of Engine.IO 3.
-						pkt := fmt.Sprintf(`42["serverReceiver","%d.%d.€😀%s"]`, s, i, make([]byte, i%7))
-						if err := p.send([]byte(pkt)); err != nil {
+						// UTF-16 length prefix of Engine.IO 3; the buffer is
+						// reused, as the load generator does.
+						pkt = fmt.Appendf(pkt[:0], `42["serverReceiver","%d.%d.€😀%s"]`, s, i, make([]byte, i%7))
+						if err := c.SendPacket(pkt); err != nil {
 							t.Errorf("send: %v", err)
 							return
 						}
@@ -99,57 +111,48 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestPollingSendDuringPostLeavesBodyIntact queues a packet while each POST
-// is in flight, before the transport reads the body, including after a
-// wake-up that found nothing to post. Each body must hold exactly what was
-// queued before it was taken.
+// TestPollingSendDuringPostLeavesBodyIntact queues packets while a POST is
+// in flight, before the transport reads its body. Each body must hold
+// exactly what was queued before it was taken.
 func TestPollingSendDuringPostLeavesBodyIntact(t *testing.T) {
 	var (
-		bodies []string
-		p      *pollConn
-		during []string // packets to queue while the next POST is in flight
+		c      *ChatClient
+		bodies = make(chan string, 10)
+		during = map[int][]string{ // packets to queue while POST n is in flight
+			0: {"4second", "4third"},
+			1: {"4fourth"},
+		}
+		posts int
 	)
 	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		for _, pkt := range during {
-			if err := p.send([]byte(pkt)); err != nil {
+		for _, pkt := range during[posts] {
+			if err := c.SendPacket([]byte(pkt)); err != nil {
 				t.Errorf("send: %v", err)
 			}
 		}
-		during = nil
+		posts++
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			return nil, err
 		}
-		bodies = append(bodies, string(b))
+		bodies <- string(b)
 		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("ok"))}, nil
 	})}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := &client{r: &run{cfg: &config{eio: 4}}}
-	p = &pollConn{c: c, hc: hc, url: "http://127.0.0.1:1/", ctx: ctx, stop: cancel, wake: make(chan struct{}, 1)}
-	c.t = p
-
-	step := func(queue []string, inFlight []string) {
-		t.Helper()
-		for _, pkt := range queue {
-			if err := p.send([]byte(pkt)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		during = inFlight
-		if err := p.flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c = pollingClient(t, 4, hc, "http://127.0.0.1:1/")
 	// Later packets are shorter than the first body, so a buffer shared by
 	// mistake would be overwritten in place rather than reallocated.
-	step([]string{"4the-first-packet-is-the-longest"}, nil)
-	step(nil, nil) // nothing queued: no POST
-	step([]string{"4second"}, []string{"4third"})
-	step(nil, []string{"4fourth"})
-	step(nil, nil)
-	want := []string{"4the-first-packet-is-the-longest", "4second", "4third", "4fourth"}
-	if strings.Join(bodies, "|") != strings.Join(want, "|") {
-		t.Fatalf("POST bodies %q, want %q", bodies, want)
+	if err := c.SendPacket([]byte("4the-first-packet-is-the-longest")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"4the-first-packet-is-the-longest", "4second\x1e4third", "4fourth"}
+	for i, w := range want {
+		select {
+		case got := <-bodies:
+			if got != w {
+				t.Fatalf("POST %d carried %q, want %q", i, got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("POST %d never came", i)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Command benchrun runs the chat benchmark: it starts this project's chat
 // server and the reference Node.js socket.io chat server one at a time on a
 // loopback port chosen by the kernel, pinned to one CPU, drives each with
-// cmd/loadgen pinned to another CPU, and writes the results as JSON lines, a
+// tools/loadgen pinned to another CPU, and writes the results as JSON lines, a
 // markdown table with the targets marked met or not met, and a PNG plot.
 //
 // It is normally started by scripts/bench.sh (make bench), which builds the
@@ -9,11 +9,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,9 +23,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"siogo/internal/proc"
 )
 
 // server is one of the two chat servers under test.
@@ -246,19 +245,22 @@ func (p pinner) wrap(cpus string, argv []string) []string {
 	return append([]string{"taskset", "-c", cpus}, argv...)
 }
 
-var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 // runOne starts a fresh server, runs the loadgen against it and stops it.
 // A fresh process per scenario gives every run the same starting memory and
 // clientID counter.
 func runOne(parent context.Context, pin pinner, s server, sc scenario, round int, loadBin string, deadline time.Time) (*loadResult, string) {
 	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
-	srv, err := startServer(ctx, pin.wrap(pin.serverCPU, s.argv))
+	argv := pin.wrap(pin.serverCPU, s.argv)
+	// The server runs in a process group of its own, so that stopping it
+	// also stops what taskset started.
+	srv, err := proc.Start(ctx, exec.Command(argv[0], argv[1:]...), proc.Options{
+		Wait: 20 * time.Second, Grace: 3 * time.Second, Keep: 20, Group: true,
+	})
 	if err != nil {
 		return nil, fmt.Sprintf("server did not start: %v", err)
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	label := sc.key + "/" + s.key
 	if sc.repeat > 1 {
@@ -268,11 +270,11 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, round int
 	if rem := time.Until(deadline); rem < timeout {
 		timeout = rem
 	}
-	args := append([]string{loadBin, "-url", "http://" + srv.addr, "-pid", fmt.Sprint(srv.cmd.Process.Pid),
+	args := append([]string{loadBin, "-url", srv.URL(), "-pid", fmt.Sprint(srv.Pid()),
 		"-label", label, "-timeout", timeout.String()}, sc.args...)
 	lctx, lcancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer lcancel()
-	argv := pin.wrap(pin.loadCP, args)
+	argv = pin.wrap(pin.loadCP, args)
 	cmd := exec.CommandContext(lctx, argv[0], argv[1:]...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -280,16 +282,16 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, round int
 	runErr := cmd.Run()
 	line := lastLine(stdout.Bytes())
 	if len(line) == 0 {
-		return nil, fmt.Sprintf("loadgen produced no result: %v; server log tail: %s", runErr, srv.tail())
+		return nil, fmt.Sprintf("loadgen produced no result: %v; server log tail: %s", runErr, tail(srv))
 	}
 	var res loadResult
 	if err := json.Unmarshal(line, &res); err != nil {
 		return nil, fmt.Sprintf("loadgen output %q: %v", line, err)
 	}
 	res.Raw = json.RawMessage(bytes.Clone(line))
-	if !srv.alive() {
+	if srv.Exited() {
 		res.ServerDied = true
-		return &res, "server exited during the run; log tail: " + srv.tail()
+		return &res, "server exited during the run; log tail: " + tail(srv)
 	}
 	if res.Error != "" {
 		return &res, "loadgen: " + res.Error
@@ -297,97 +299,9 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, round int
 	return &res, ""
 }
 
-type runningServer struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-
-	mu   sync.Mutex
-	logs []string // last lines of the server's stderr
-}
-
-func startServer(ctx context.Context, argv []string) (*runningServer, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &runningServer{cmd: cmd, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	go func() {
-		// Keep draining the log so a chatty server never blocks on stderr.
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := listenLine.FindStringSubmatch(line); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-			s.mu.Lock()
-			s.logs = append(s.logs, line)
-			if len(s.logs) > 20 {
-				s.logs = s.logs[len(s.logs)-20:]
-			}
-			s.mu.Unlock()
-		}
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	t := time.NewTimer(20 * time.Second)
-	defer t.Stop()
-	select {
-	case s.addr = <-addrc:
-		return s, nil
-	case <-s.done:
-		return nil, fmt.Errorf("exited before listening: %s", s.tail())
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	s.stop()
-	return nil, errors.New("no listening line within 20s")
-}
-
-func (s *runningServer) alive() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop sends SIGTERM to the server's process group, then SIGKILL if it has
-// not exited after three seconds.
-func (s *runningServer) stop() {
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return
-	case <-time.After(3 * time.Second):
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	<-s.done
-}
-
-func (s *runningServer) tail() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lines := s.logs
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
-	}
-	return strings.Join(lines, " | ")
+// tail is the last lines of a server's output on one line.
+func tail(p *proc.Process) string {
+	return strings.ReplaceAll(strings.TrimSpace(p.Tail(5)), "\n", " | ")
 }
 
 func lastLine(b []byte) []byte {

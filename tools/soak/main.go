@@ -15,8 +15,11 @@
 //     each sender's lines without a gap while it was connected.
 //
 // It prints a readable summary, optionally writes it as JSON, and exits with
-// status 1 when a check fails.
+// status 1 when a check fails. With -chatserver it starts the server itself
+// on a loopback port and stops it at the end; otherwise it soaks the one at
+// -url.
 //
+//	soak -chatserver bin/chatserver -server-log artifacts/soak-server.log -duration 10m
 //	soak -url http://127.0.0.1:3000 -clients 2000 -duration 10m -churn 50
 package main
 
@@ -27,60 +30,102 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"siogo/internal/proc"
 )
 
 type config struct {
-	url       string
-	clients   int
-	senders   int
-	rate      float64
-	churn     int
-	churnLife time.Duration
-	duration  time.Duration
-	sample    time.Duration
-	window    time.Duration
-	tolerance float64
-	drain     time.Duration
-	dialConc  int
-	jsonOut   string
+	url        string
+	chatserver string
+	serverLog  string
+	clients    int
+	senders    int
+	rate       float64
+	churn      int
+	churnLife  time.Duration
+	duration   time.Duration
+	sample     time.Duration
+	window     time.Duration
+	tolerance  float64
+	drain      time.Duration
+	dialConc   int
+	jsonOut    string
 }
 
-func main() {
+func main() { os.Exit(soak()) }
+
+// soak runs the whole soak and returns the exit status.
+func soak() int {
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return
+			return 0
 		}
 		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.chatserver != "" {
+		srv, err := startServer(ctx, cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			return 2
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "soak:", err)
+			}
+		}()
+		cfg.url = srv.URL()
+	}
 	sum, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(2)
+		return 2
 	}
 	sum.print(os.Stdout)
 	if cfg.jsonOut != "" {
 		b, _ := json.MarshalIndent(sum, "", "  ")
 		if err := os.WriteFile(cfg.jsonOut, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
-			os.Exit(2)
+			return 2
 		}
 	}
 	if !sum.Pass {
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// startServer runs the -chatserver binary on a port the kernel chooses.
+// Every client comes from 127.0.0.1, so the per-address handshake limit is
+// off; the per-session packet limit stays on (the clients stay far below
+// it).
+func startServer(ctx context.Context, cfg *config) (*proc.Process, error) {
+	opts := proc.Options{Keep: 50}
+	if cfg.serverLog != "" {
+		f, err := os.Create(cfg.serverLog)
+		if err != nil {
+			return nil, err
+		}
+		// The file closes with the process: soak exits right after.
+		opts.Output = f
+	}
+	cmd := exec.Command(cfg.chatserver, "-addr", "127.0.0.1:0", "-handshake-rate", "0")
+	return proc.Start(ctx, cmd, opts)
 }
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	var c config
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:3000", "chat server base URL")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:3000", "chat server base URL, when -chatserver is not set")
+	fs.StringVar(&c.chatserver, "chatserver", "", "chat server binary to start on a loopback port and soak instead of -url")
+	fs.StringVar(&c.serverLog, "server-log", "", "with -chatserver: also write the server's output to this file")
 	fs.IntVar(&c.clients, "clients", 2000, "clients connected for the whole run, a quarter per protocol revision and transport")
 	fs.IntVar(&c.senders, "senders", 40, "how many of them chat")
 	fs.Float64Var(&c.rate, "rate", 10, "chat lines per second, all senders together")

@@ -9,7 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"siogo/internal/testutil"
+	"siogo/internal/eioclient"
+	"siogo/internal/scrape"
 )
 
 // kind is a protocol revision and transport pair; clients take them in turn.
@@ -112,7 +113,7 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 	sum := &summary{Config: cfg.export()}
 
 	// Ramp-up: the long-lived clients.
-	steady := make([]*testutil.ChatClient, cfg.clients)
+	steady := make([]*eioclient.ChatClient, cfg.clients)
 	trackers := make([]*tracker, cfg.clients)
 	sem := make(chan struct{}, cfg.dialConc)
 	var wg sync.WaitGroup
@@ -128,8 +129,8 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 			defer func() { <-sem }()
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			c, err := testutil.DialChat(dctx, cfg.url, testutil.ChatOptions{Protocol: k.protocol, Transport: k.transport,
-				OnLine: func(l testutil.ChatLine) {
+			c, err := eioclient.DialChat(dctx, cfg.url, eioclient.ChatOptions{Protocol: k.protocol, Transport: k.transport,
+				OnLine: func(l eioclient.ChatLine) {
 					sender, seq, sent, ok := parseLine(l.Message)
 					if !ok {
 						return
@@ -176,7 +177,7 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 				return
 			case <-tick.C:
 			}
-			m, err := testutil.ScrapeMetrics(runCtx, cfg.url)
+			m, err := scrape.Fetch(runCtx, cfg.url)
 			if err != nil {
 				if runCtx.Err() == nil {
 					sampleErr = err
@@ -256,8 +257,8 @@ func run(ctx context.Context, cfg *config) (*summary, error) {
 					tr := newTracker(cfg.senders)
 					dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					defer cancel()
-					c, err := testutil.DialChat(dctx, cfg.url, testutil.ChatOptions{Protocol: k.protocol, Transport: k.transport,
-						OnLine: func(l testutil.ChatLine) {
+					c, err := eioclient.DialChat(dctx, cfg.url, eioclient.ChatOptions{Protocol: k.protocol, Transport: k.transport,
+						OnLine: func(l eioclient.ChatLine) {
 							if sender, seq, _, ok := parseLine(l.Message); ok {
 								tr.observe(sender, seq)
 							}
