@@ -1,5 +1,3 @@
-// Package scrape reads a server's /metrics in the Prometheus text format,
-// for the tests and the soak driver.
 package scrape
 
 import (
