@@ -443,5 +443,5 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	// The polling handshake answers with the open packet alone; what the
 	// upper layer sends on connect waits for the next poll.
 	sess.start(TransportPolling)
-	sess.writePollResponse(w, []eioparser.Packet{openPkt})
+	sess.writePollResponse(w, []eioparser.Packet{openPkt}, nil)
 }

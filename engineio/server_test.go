@@ -868,3 +868,81 @@ func TestWebSocketPing(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayedPollRetry: the answer to a relayed GET is given again to a
+// retry of the same request (same cache-buster t), as a balancer sends when
+// the node in the middle died after the answer left; a GET with another t
+// gets new packets only.
+func TestRelayedPollRetry(t *testing.T) {
+	e := &echoServer{sessions: make(map[string]*echoHandler)}
+	e.srv = NewServer(Config{}, func(s *Session) Handler {
+		h := &echoHandler{s: s, closed: make(chan string, 1)}
+		e.mu.Lock()
+		e.sessions[s.ID()] = h
+		e.mu.Unlock()
+		return h
+	})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Relayed") != "" {
+			r = Relayed(r)
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	e.url = ts.URL + "/engine.io/"
+	c := e.dial(t, 4, "polling")
+	get := func(tParam string, relayed bool) string {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(testCtx(t), http.MethodGet, c.PollURL()+"&t="+tParam, nil)
+		if relayed {
+			req.Header.Set("X-Relayed", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if err := c.Send(testCtx(t), "4hello"); err != nil {
+		t.Fatal(err)
+	}
+	if got := get("aaa", true); got != "4hello" {
+		t.Fatalf("relayed GET: %q", got)
+	}
+	// The retry, directly or through another node, gets the same answer.
+	if got := get("aaa", false); got != "4hello" {
+		t.Fatalf("retry: %q, want the same answer", got)
+	}
+	if got := get("aaa", true); got != "4hello" {
+		t.Fatalf("second retry: %q, want the same answer", got)
+	}
+	// A new GET waits for new packets.
+	next := make(chan string, 1)
+	go func() { next <- get("bbb", false) }()
+	waitFor(t, "the new GET to wait", func() bool {
+		s := e.srv.session(c.SID())
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.poll.waiting
+	})
+	if err := c.Send(testCtx(t), "4world"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-next; got != "4world" {
+		t.Fatalf("next GET: %q", got)
+	}
+	// The client has moved on: the old answer is gone.
+	go func() { next <- get("aaa", false) }()
+	waitFor(t, "the GET to wait", func() bool {
+		s := e.srv.session(c.SID())
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.poll.waiting
+	})
+	c.Send(testCtx(t), "4again")
+	if got := <-next; got != "4again" {
+		t.Fatalf("GET with an old t after a newer one: %q", got)
+	}
+}

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,14 @@ type pollState struct {
 	gen     uint64        // the held GET's number
 	posting bool          // a POST is being read
 	wake    chan struct{} // wakes the held GET; capacity 1
+	// The answer to the last relayed GET, and that GET's cache-buster
+	// ("t"): a balancer that loses the node in the middle may retry the
+	// GET elsewhere after the answer left, and the retry, which has the
+	// same t, gets it again. The client's next GET, with another t, says
+	// the answer arrived.
+	lastT    string
+	lastBody []byte
+	lastType string
 }
 
 func (p *pollState) wakeLocked() {
@@ -39,7 +48,12 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // (or the session ends, or an upgrade needs the poll back) and writes them.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	relayed := isRelayed(r)
+	t := r.URL.Query().Get("t")
 	s.mu.Lock()
+	if s.replayLocked(w, t) {
+		return
+	}
+	s.poll.lastT, s.poll.lastBody = "", nil
 	if s.poll.waiting {
 		if !s.poll.relayed {
 			s.mu.Unlock()
@@ -55,7 +69,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	gen := s.poll.gen
 	s.poll.waiting, s.poll.relayed = true, relayed
 	s.poll.wakeLocked() // tells a superseded poll to step aside
-	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.ws == nil {
+	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.ws == nil && (t == "" || t != s.poll.lastT) {
 		s.mu.Unlock()
 		select {
 		case <-s.poll.wake:
@@ -83,9 +97,16 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// poll, so pass it on.
 			s.poll.wakeLocked()
 			s.mu.Unlock()
-			s.writePollResponse(w, []eioparser.Packet{{Type: eioparser.PacketNoop}})
+			s.writePollResponse(w, []eioparser.Packet{{Type: eioparser.PacketNoop}}, nil)
 			return
 		}
+	}
+	if t != "" && t == s.poll.lastT {
+		// The answer to this very request (a retry) left just now by
+		// the route that failed.
+		s.poll.waiting = false
+		s.replayLocked(w, t)
+		return
 	}
 	batch := s.takeQueueLocked()
 	// A probing WebSocket is waiting for this poll to end: a noop lets the
@@ -103,14 +124,41 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if noop {
 		batch = append(batch, eioparser.Packet{Type: eioparser.PacketNoop})
 	}
-	err := s.writePollResponse(w, batch)
+	var keep func(body []byte, contentType string)
+	if relayed && t != "" && !closed {
+		keep = func(body []byte, contentType string) {
+			s.mu.Lock()
+			s.poll.lastT, s.poll.lastBody, s.poll.lastType = t, bytes.Clone(body), contentType
+			s.poll.wakeLocked() // a retry may be waiting already
+			s.mu.Unlock()
+		}
+	}
+	err := s.writePollResponse(w, batch, keep)
 	if err != nil && relayed && !closed {
 		// The node in the middle went away with the answer: keep it
 		// for the client's next poll.
+		s.mu.Lock()
+		if s.poll.lastT == t {
+			s.poll.lastT, s.poll.lastBody = "", nil
+		}
+		s.mu.Unlock()
 		s.requeue(batch[:n])
 		return
 	}
 	s.releaseBatch(batch)
+}
+
+// replayLocked answers a retry of the last relayed GET with that GET's
+// answer, and unlocks s.mu when it does.
+func (s *Session) replayLocked(w http.ResponseWriter, t string) bool {
+	if t == "" || t != s.poll.lastT {
+		return false
+	}
+	body, contentType := s.poll.lastBody, s.poll.lastType
+	s.mu.Unlock()
+	s.srv.pollHandedOff()
+	writePollBody(w, body, contentType)
+	return true
 }
 
 // requeue puts packets that could not be delivered back at the head of the
@@ -126,8 +174,9 @@ func (s *Session) requeue(batch []eioparser.Packet) {
 }
 
 // writePollResponse encodes pkts in the session's payload format and sends
-// them, reporting whether they reached the connection.
-func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet) error {
+// them, reporting whether they reached the connection. keep, when set, is
+// given the body before it is sent.
+func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet, keep func(body []byte, contentType string)) error {
 	bp := bodyPool.Get().(*[]byte)
 	body := (*bp)[:0]
 	contentType := "text/plain; charset=UTF-8"
@@ -140,6 +189,19 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Pack
 	default:
 		body = eioparser.AppendPayloadV3Text(body, pkts)
 	}
+	if keep != nil {
+		keep(body, contentType)
+	}
+	err := writePollBody(w, body, contentType)
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		bodyPool.Put(bp)
+	}
+	return err
+}
+
+// writePollBody sends an encoded payload.
+func writePollBody(w http.ResponseWriter, body []byte, contentType string) error {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -148,10 +210,6 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Pack
 	_, err := w.Write(body)
 	if err == nil {
 		err = http.NewResponseController(w).Flush()
-	}
-	if cap(body) <= 64<<10 {
-		*bp = body[:0]
-		bodyPool.Put(bp)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -42,6 +43,7 @@ const (
 type balancedCluster struct {
 	nodes []*testutil.Server
 	ids   []string
+	args  [][]string // each node's flags but -addr
 	lb    *testutil.Nginx
 }
 
@@ -56,10 +58,12 @@ func startBalancedCluster(t *testing.T, count int, args ...string) *balancedClus
 		// through a node the test kills would be lost with it (nginx
 		// cannot replay a POST), and the test wants to know exactly which
 		// clients that kill may touch.
-		n := testutil.Start(t, "chatserver", append([]string{"-redis", r.URL(), "-node-id", id,
-			"-ping-interval", "50s", "-ping-timeout", "20s"}, args...)...)
+		nodeArgs := append([]string{"-redis", r.URL(), "-node-id", id,
+			"-ping-interval", "50s", "-ping-timeout", "20s"}, args...)
+		n := testutil.Start(t, "chatserver", nodeArgs...)
 		t.Cleanup(func() { checkNodeLogs(t, n) })
 		c.nodes = append(c.nodes, n)
+		c.args = append(c.args, nodeArgs)
 		c.ids = append(c.ids, id)
 		addrs = append(addrs, n.Addr)
 	}
@@ -115,6 +119,9 @@ type lbEvent struct {
 	Text      string `json:"text"`
 	Message   string `json:"message"`
 	ClientID  *int64 `json:"clientID"`
+	Recovered bool   `json:"recovered"`
+	Args      int    `json:"args"`
+	Offset    string `json:"offset"`
 }
 
 // lbClient is what one client saw.
@@ -126,6 +133,9 @@ type lbClient struct {
 	received    map[string]int   // chat line -> times
 	sentBy      map[string]int64 // chat line -> clientID it came with
 	acks        map[string]int64 // own chat line -> clientID acked
+	order       []string         // chat lines as they came
+	recovered   []bool           // per connection: was its state recovered
+	args        map[int]int      // argument count of clientReceiver -> times
 }
 
 func (c *lbClient) sid() string { return c.sids[len(c.sids)-1] }
@@ -151,7 +161,7 @@ func startLBClients(t *testing.T, url string, specs ...string) *lbClients {
 	cmd := testutil.NodeCommand(ctx, t, lbScript, "--url", url, "--clients", strings.Join(specs, ","))
 	l := &lbClients{t: t, cmd: cmd, changed: make(chan struct{}), exited: make(chan struct{})}
 	for _, s := range specs {
-		l.clients = append(l.clients, &lbClient{spec: s, received: map[string]int{}, sentBy: map[string]int64{}, acks: map[string]int64{}})
+		l.clients = append(l.clients, &lbClient{spec: s, received: map[string]int{}, sentBy: map[string]int64{}, acks: map[string]int64{}, args: map[int]int{}})
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -204,12 +214,15 @@ func (l *lbClients) record(ev lbEvent) {
 		switch ev.Ev {
 		case "connect":
 			c.sids = append(c.sids, ev.SID)
+			c.recovered = append(c.recovered, ev.Recovered)
 		case "upgrade":
 			c.upgrades++
 		case "disconnect":
 			c.disconnects = append(c.disconnects, ev.Reason)
 		case "recv":
 			c.received[ev.Message]++
+			c.order = append(c.order, ev.Message)
+			c.args[ev.Args]++
 			if ev.ClientID != nil {
 				c.sentBy[ev.Message] = *ev.ClientID
 			}
@@ -280,18 +293,15 @@ func (l *lbClients) snapshot() []lbClient {
 			received:    cloneMap(c.received),
 			sentBy:      cloneMap(c.sentBy),
 			acks:        cloneMap(c.acks),
+			order:       slices.Clone(c.order),
+			recovered:   slices.Clone(c.recovered),
+			args:        maps.Clone(c.args),
 		}
 	}
 	return out
 }
 
-func cloneMap[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
+func cloneMap[V any](m map[string]V) map[string]V { return maps.Clone(m) }
 
 // connected waits until every client in which has connected at least n
 // times in all, and, for clients upgrading to WebSocket, upgraded on its

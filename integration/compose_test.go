@@ -166,7 +166,7 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	servers := nginxDirectives(string(nodes))
-	if want := []string{"server chat1:3000", "server chat2:3000", "server chat3:3000"}; !slices.Equal(servers, want) {
+	if want := []string{"server chat1:3000 fail_timeout=2s", "server chat2:3000 fail_timeout=2s", "server chat3:3000 fail_timeout=2s"}; !slices.Equal(servers, want) {
 		t.Errorf("nodes-compose.inc: %v, want %v", servers, want)
 	}
 

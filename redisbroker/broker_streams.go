@@ -748,9 +748,12 @@ func (b *Streams) Replay(ctx context.Context, nsp, offset string, fn func(*socke
 	})
 }
 
-// sessionGrace keeps a session past its expiry, so that taking it says
-// "expired" rather than "unknown".
-const sessionGrace = time.Minute
+// sessionGrace is how long a session is kept past its expiry, so that
+// taking it says "expired" rather than "unknown": as long as the recovery
+// window, at most a minute.
+func sessionGrace(expires time.Time) time.Duration {
+	return min(max(time.Until(expires), 0), time.Minute)
+}
 
 // SaveSessions implements socketio.DurableBroker.
 func (b *Streams) SaveSessions(ctx context.Context, sessions []*socketio.SavedSession) error {
@@ -760,7 +763,7 @@ func (b *Streams) SaveSessions(ctx context.Context, sessions []*socketio.SavedSe
 			if err != nil {
 				return err
 			}
-			ttl := time.Until(s.Expires) + sessionGrace
+			ttl := time.Until(s.Expires) + sessionGrace(s.Expires)
 			if err := conn.Send("SET", b.cfg.SessionKeyPrefix+s.PID, value, "PX", ttl.Milliseconds()); err != nil {
 				return err
 			}

@@ -92,7 +92,7 @@ n=0
 for port in $NODE_PORTS; do
 	n=$((n + 1))
 	start "node$n" "$CHATSERVER" -addr "127.0.0.1:$port" -redis "redis://127.0.0.1:$REDIS_PORT/0" -node-id "node$n" "$@"
-	echo "server 127.0.0.1:$port;" >>"$work/chat-nodes.inc"
+	echo "server 127.0.0.1:$port fail_timeout=2s;" >>"$work/chat-nodes.inc"
 done
 n=0
 for port in $NODE_PORTS; do

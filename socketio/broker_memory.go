@@ -21,7 +21,7 @@ type MemoryBroker struct {
 	nsps map[string]*memoryLog
 
 	sessMu   sync.Mutex
-	sessions map[string]*SavedSession
+	sessions map[string]memorySession
 	swept    time.Time
 }
 
@@ -42,6 +42,12 @@ type memoryLog struct {
 	start   int           // index of the oldest entry
 }
 
+// memorySession is a stored session and when to sweep it.
+type memorySession struct {
+	s    *SavedSession
+	drop time.Time
+}
+
 type memoryEntry struct {
 	seq uint64
 	at  time.Time
@@ -54,7 +60,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 		cfg:      cfg,
 		epoch:    strconv.FormatInt(time.Now().UnixMilli(), 10),
 		nsps:     make(map[string]*memoryLog),
-		sessions: make(map[string]*SavedSession),
+		sessions: make(map[string]memorySession),
 	}
 }
 
@@ -162,22 +168,21 @@ func (m *MemoryBroker) Replay(ctx context.Context, nsp, offset string, fn func(b
 	return nil
 }
 
-// sessionGrace is how long an expired session is kept so that taking it
-// says "expired" rather than "unknown".
-const sessionGrace = time.Minute
-
-// SaveSessions implements DurableBroker.
+// SaveSessions implements DurableBroker. A session is kept past its expiry
+// for as long again as it had to live, a minute at most, so that taking it
+// says "expired" rather than "unknown"; then it is swept.
 func (m *MemoryBroker) SaveSessions(_ context.Context, sessions []*SavedSession) error {
 	now := time.Now()
 	m.sessMu.Lock()
 	defer m.sessMu.Unlock()
 	for _, s := range sessions {
-		m.sessions[s.PID] = s
+		grace := min(max(s.Expires.Sub(now), 0), time.Minute)
+		m.sessions[s.PID] = memorySession{s, s.Expires.Add(grace)}
 	}
-	if now.Sub(m.swept) > sessionGrace/2 {
+	if now.Sub(m.swept) > time.Second {
 		m.swept = now
-		for pid, s := range m.sessions {
-			if now.Sub(s.Expires) > sessionGrace {
+		for pid, e := range m.sessions {
+			if now.After(e.drop) {
 				delete(m.sessions, pid)
 			}
 		}
@@ -199,8 +204,9 @@ func (m *MemoryBroker) DropSessions(_ context.Context, pids []string) error {
 func (m *MemoryBroker) TakeSession(_ context.Context, pid string) (*SavedSession, error) {
 	m.sessMu.Lock()
 	defer m.sessMu.Unlock()
-	s, ok := m.sessions[pid]
+	e, ok := m.sessions[pid]
 	delete(m.sessions, pid)
+	s := e.s
 	switch {
 	case !ok:
 		return nil, ErrSessionUnknown

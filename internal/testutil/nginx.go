@@ -63,7 +63,7 @@ func RenderNginx(t testing.TB, dir, listen string, nodes []string) {
 	balancer = listenLine.ReplaceAll(balancer, []byte("${1}listen "+listen+";"))
 	var inc strings.Builder
 	for _, n := range nodes {
-		fmt.Fprintf(&inc, "server %s;\n", n)
+		fmt.Fprintf(&inc, "server %s fail_timeout=2s;\n", n)
 	}
 	for name, b := range map[string][]byte{"local.conf": local, "balancer.conf": balancer, "chat-nodes.inc": []byte(inc.String())} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {

@@ -7,28 +7,36 @@
 //
 //   node testdata/node/cluster-client.js --url BALANCER_URL --clients 4:polling,4:default,2:polling
 //
-// --clients lists one GENERATION:MODE per client: generation 2 is
-// socket.io-client 2.x, 4 is 4.x; mode polling keeps the client on HTTP
-// long-polling, default lets it upgrade to WebSocket.
+// --clients lists one GENERATION:MODE per client: generation 1, 2, 3 or 4
+// is socket.io-client 1.x, 2.x, 3.x or 4.x; mode polling keeps the client
+// on HTTP long-polling, websocket uses WebSocket only, default lets it
+// upgrade to WebSocket.
 //
 // Commands:
 //   {"cmd":"send","client":I,"text":T}  emit serverReceiver T with an ack
+//   {"cmd":"drop","client":I,"ms":N,"url":U}
+//                    cut the client's connection (its TCP socket, or its
+//                    engine over polling) with reconnection held off for
+//                    N ms, then let it reconnect, to U when given
 //   {"cmd":"quiet"}  answer {"ev":"quiet"} once no client has anything on
 //                    the wire but its pending poll: no POST, no frame, no
 //                    buffered packet
 //   {"cmd":"exit"}   disconnect everyone and exit
 // Events:
-//   {"ev":"connect","client":I,"sid":S,"transport":T}   (again on reconnect)
+//   {"ev":"connect","client":I,"sid":S,"transport":T,"recovered":B}
+//                                                       (again on reconnect)
 //   {"ev":"upgrade","client":I,"sid":S}
 //   {"ev":"disconnect","client":I,"reason":R}
 //   {"ev":"connect_error","client":I,"error":E}
 //   {"ev":"ack","client":I,"text":T,"clientID":N}
-//   {"ev":"recv","client":I,"clientID":N,"message":T}
+//   {"ev":"recv","client":I,"clientID":N,"message":T,"args":A,"offset":O}
+//                    A: how many arguments the event had; O: the last one,
+//                    when a string (a recovery offset)
 //   {"ev":"quiet"}
 
 const readline = require('readline');
 
-const PACKAGES = { 2: 'sio-client-2', 4: 'socket.io-client' };
+const PACKAGES = { 1: 'sio-client-1', 2: 'sio-client-2', 3: 'sio-client-3', 4: 'socket.io-client' };
 
 function out(ev) {
   process.stdout.write(JSON.stringify(ev) + '\n');
@@ -51,7 +59,7 @@ if (!url || !specs) die('need --url and --clients');
 
 const clients = specs.split(',').map((spec, index) => {
   const [gen, mode] = spec.split(':');
-  if (!PACKAGES[gen] || !['polling', 'default'].includes(mode)) die(`bad client ${spec}`);
+  if (!PACKAGES[gen] || !['polling', 'websocket', 'default'].includes(mode)) die(`bad client ${spec}`);
   const io = require(PACKAGES[gen]);
   const options = {
     forceNew: true,
@@ -63,6 +71,7 @@ const clients = specs.split(',').map((spec, index) => {
     timeout: 5000,
   };
   if (mode === 'polling') options.transports = ['polling'];
+  if (mode === 'websocket') options.transports = ['websocket'];
   const socket = io(url, options);
   const c = { index, socket };
   const engine = () => socket.io.engine;
@@ -80,11 +89,16 @@ const clients = specs.split(',').map((spec, index) => {
 
   socket.on('connect', () => {
     watchEngine();
-    out({ ev: 'connect', client: index, sid: sid(), transport: engine().transport.name });
+    out({ ev: 'connect', client: index, sid: sid(), transport: engine().transport.name, recovered: Boolean(socket.recovered) });
   });
   socket.on('disconnect', (reason) => out({ ev: 'disconnect', client: index, reason: String(reason) }));
   socket.on('connect_error', (err) => out({ ev: 'connect_error', client: index, error: String(err && err.message ? err.message : err) }));
-  socket.on('clientReceiver', (msg) => out({ ev: 'recv', client: index, clientID: msg.clientID, message: msg.message }));
+  socket.on('clientReceiver', (...args) => {
+    const msg = args[0];
+    const last = args[args.length - 1];
+    out({ ev: 'recv', client: index, clientID: msg.clientID, message: msg.message, args: args.length,
+      offset: args.length > 1 && typeof last === 'string' ? last : undefined });
+  });
   return c;
 });
 
@@ -113,6 +127,22 @@ rl.on('line', (line) => {
       c.socket.emit('serverReceiver', cmd.text, (res) => {
         out({ ev: 'ack', client: cmd.client, text: cmd.text, clientID: res && res.clientID });
       });
+      break;
+    }
+    case 'drop': {
+      const c = clients[cmd.client];
+      if (!c) die(`no client ${cmd.client}`);
+      const mgr = c.socket.io;
+      mgr.reconnection(false);
+      const e = mgr.engine;
+      const t = e && e.transport;
+      if (t && t.name === 'websocket' && t.ws && t.ws._socket) t.ws._socket.destroy();
+      else if (e) e.close();
+      setTimeout(() => {
+        if (cmd.url) mgr.uri = cmd.url;
+        mgr.reconnection(true);
+        if (!c.socket.connected) c.socket.connect();
+      }, cmd.ms || 0);
       break;
     }
     case 'quiet': {
