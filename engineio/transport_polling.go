@@ -33,6 +33,8 @@ type pollState struct {
 	lastT    string
 	lastBody []byte
 	lastType string
+	// lastSent is set once a retry got lastBody.
+	lastSent bool
 }
 
 func (p *pollState) wakeLocked() {
@@ -128,7 +130,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if relayed && t != "" && !closed {
 		keep = func(body []byte, contentType string) {
 			s.mu.Lock()
-			s.poll.lastT, s.poll.lastBody, s.poll.lastType = t, bytes.Clone(body), contentType
+			s.poll.lastT, s.poll.lastBody, s.poll.lastType, s.poll.lastSent = t, bytes.Clone(body), contentType, false
 			s.poll.wakeLocked() // a retry may be waiting already
 			s.mu.Unlock()
 		}
@@ -136,14 +138,18 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	err := s.writePollResponse(w, batch, keep)
 	if err != nil && relayed && !closed {
 		// The node in the middle went away with the answer: keep it
-		// for the client's next poll.
+		// for the client's next poll, unless a retry of this request
+		// got it meanwhile.
 		s.mu.Lock()
+		served := s.poll.lastT == t && s.poll.lastSent
 		if s.poll.lastT == t {
 			s.poll.lastT, s.poll.lastBody = "", nil
 		}
 		s.mu.Unlock()
-		s.requeue(batch[:n])
-		return
+		if !served {
+			s.requeue(batch[:n])
+			return
+		}
 	}
 	s.releaseBatch(batch)
 }
@@ -155,6 +161,7 @@ func (s *Session) replayLocked(w http.ResponseWriter, t string) bool {
 		return false
 	}
 	body, contentType := s.poll.lastBody, s.poll.lastType
+	s.poll.lastSent = true
 	s.mu.Unlock()
 	s.srv.pollHandedOff()
 	writePollBody(w, body, contentType)

@@ -174,14 +174,16 @@ func TestRecoverySingleNode(t *testing.T) {
 // TestRecoveryExpiry: a client that comes back after the recovery window
 // gets a new session and a new clientID.
 func TestRecoveryExpiry(t *testing.T) {
-	srv := testutil.Start(t, "chatserver", "-recovery-window", "1s")
+	// The session is kept past its expiry for as long again, so that
+	// coming back in that time says "expired" rather than "unknown".
+	srv := testutil.Start(t, "chatserver", "-recovery-window", "2s")
 	specs := []string{"4:websocket", "4:default"}
 	l := startLBClients(t, srv.URL(), specs...)
 	l.connected(indexes(2), 1)
 	run := "exp" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	first := l.round(run, 1, indexes(2), indexes(2))
 	before := l.snapshot()
-	l.drop(0, 2500*time.Millisecond, "")
+	l.drop(0, 3*time.Second, "")
 	l.connected([]int{0}, 2)
 	last := l.round(run, 2, indexes(2), indexes(2))
 	after := l.snapshot()
@@ -332,7 +334,13 @@ func TestRecoveryRollingRestart(t *testing.T) {
 	for i, cl := range after {
 		for _, line := range lines {
 			if cl.received[line] != 1 {
-				t.Errorf("client %d (%s) received %q %d times, want once", i, cl.spec, line, cl.received[line])
+				var at []int
+				for k, l := range cl.order {
+					if l == line {
+						at = append(at, k)
+					}
+				}
+				t.Errorf("client %d (%s) received %q %d times (at %v of %d; sessions %v, disconnects %v), want once", i, cl.spec, line, cl.received[line], at, len(cl.order), cl.sids, cl.disconnects)
 			}
 		}
 		if got := inOrder(cl, lines); strings.Join(got, "\n") != strings.Join(reference, "\n") {
@@ -361,4 +369,76 @@ func (c *balancedCluster) restart(t *testing.T, k int) {
 	t.Cleanup(func() { checkNodeLogs(t, n) })
 	c.nodes[k] = n
 	waitReady(t, n, http.StatusOK)
+}
+
+// TestRecoveryNodeInterop: a Node.js socket.io 4 node with
+// @socket.io/redis-streams-adapter shares the stream with our node. Chat
+// lines cross both ways, and a 4.x client whose session began on one node
+// recovers on the other, in each direction, with its clientID and every
+// line it missed.
+func TestRecoveryNodeInterop(t *testing.T) {
+	r := testutil.StartRedis(t)
+	goNode := startClusterNodes(t, r, 1)[0]
+	nodeURL := startNodeServer(t, r.URL(), "--adapter", "streams")
+	waitSubscribers(t, r.URL(), "socket.io#/#", 2)
+
+	onNode := startLBClients(t, nodeURL, "4:websocket", "4:polling")
+	onGo := startLBClients(t, goNode.URL(), "4:websocket", "4:default")
+	groups := []*lbClients{onNode, onGo}
+	for _, g := range groups {
+		g.connected(indexes(2), 1)
+	}
+	run := "interop" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	chat := func(tag string) []string {
+		var lines []string
+		for gi, g := range groups {
+			lines = append(lines, g.sendLines(fmt.Sprintf("%s|%s|g%d", run, tag, gi), indexes(2), 4)...)
+		}
+		for _, g := range groups {
+			g.received(indexes(2), lines)
+		}
+		return lines
+	}
+	first := chat("both-ways")
+	ackOf := func(g *lbClients, i int, lines []string) int64 {
+		c := g.snapshot()[i]
+		for _, line := range lines {
+			if id, ok := c.acks[line]; ok {
+				return id
+			}
+		}
+		t.Fatalf("client %d has no ack among %d lines", i, len(lines))
+		return 0
+	}
+	nodeID, goID := ackOf(onNode, 0, first), ackOf(onGo, 0, first)
+
+	// Client 0 of each group moves to the other node.
+	onNode.drop(0, time.Second, goNode.URL())
+	onGo.drop(0, time.Second, nodeURL)
+	onNode.waitFor("the move away from Node.js", func() bool { return len(onNode.clients[0].disconnects) == 1 })
+	onGo.waitFor("the move away from Go", func() bool { return len(onGo.clients[0].disconnects) == 1 })
+	var missed []string
+	for gi, g := range groups {
+		missed = append(missed, g.sendLines(fmt.Sprintf("%s|away|g%d", run, gi), []int{1}, 5)...)
+	}
+	for _, g := range groups {
+		g.connected([]int{0}, 2)
+		g.received(indexes(2), missed)
+	}
+	for gi, g := range groups {
+		snap := g.snapshot()
+		checkRecovered(t, snap[0], 0, missed, nil)
+		for _, line := range missed {
+			if snap[1].received[line] != 1 {
+				t.Errorf("group %d client 1 received %q %d times", gi, line, snap[1].received[line])
+			}
+		}
+	}
+	last := chat("after")
+	if got := ackOf(onNode, 0, last); got != nodeID {
+		t.Errorf("the client from the Node.js node chats as clientID %d on ours, want %d", got, nodeID)
+	}
+	if got := ackOf(onGo, 0, last); got != goID {
+		t.Errorf("the client from our node chats as clientID %d on the Node.js node, want %d", got, goID)
+	}
 }

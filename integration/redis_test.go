@@ -431,10 +431,11 @@ func TestRedisConcurrentBurst(t *testing.T) {
 	}
 }
 
-// TestRedisRestartMidChat kills redis-server mid-chat and starts it again:
-// each node keeps delivering to its own clients throughout, a client
+// TestRedisRestartMidChat kills redis-server mid-chat and starts it again,
+// empty: each node keeps delivering to its own clients throughout, a client
 // connecting meanwhile is refused with a clear error rather than given an
-// id, and cross-node delivery resumes within 5 s of Redis being back.
+// id, cross-node delivery resumes within 5 s of Redis being back, and every
+// line said while Redis was down reaches the other node's clients, once.
 func TestRedisRestartMidChat(t *testing.T) {
 	r := testutil.StartRedis(t)
 	nodes := startClusterNodes(t, r, 2)
@@ -452,8 +453,10 @@ func TestRedisRestartMidChat(t *testing.T) {
 		waitReady(t, n, http.StatusServiceUnavailable)
 	}
 	// Local delivery on each node while Redis is down.
+	var downA, downB []string
 	for k := 0; k < 5; k++ {
 		ma, mb := fmt.Sprintf("down|a1|%d", k), fmt.Sprintf("down|b1|%d", k)
+		downA, downB = append(downA, ma), append(downB, mb)
 		d.emit("a1", ma)
 		d.emit("b1", mb)
 		d.waitFor(clusterWait, "local delivery while Redis is down", func() bool {
@@ -506,6 +509,30 @@ func TestRedisRestartMidChat(t *testing.T) {
 		}
 	}
 	t.Logf("cross-node delivery resumed %v after Redis restarted", time.Since(back).Round(time.Millisecond))
+	// Nothing said while Redis was down was lost for the other node, and
+	// nothing came twice.
+	d.waitFor(clusterWait, "the lines of the outage to cross", func() bool {
+		for _, m := range downA {
+			if d.count("b1", m) == 0 {
+				return false
+			}
+		}
+		for _, m := range downB {
+			if d.count("a1", m) == 0 || d.count("a2", m) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	d.mu.Lock()
+	for _, m := range append(downA, downB...) {
+		for _, c := range all {
+			if n := d.count(c, m); n != 1 {
+				t.Errorf("%s received %q %d times, want once", c, m, n)
+			}
+		}
+	}
+	d.mu.Unlock()
 	for _, n := range nodes {
 		waitReady(t, n, http.StatusOK)
 	}
@@ -557,13 +584,19 @@ func TestRedisDownAtStart(t *testing.T) {
 
 // startNodeServer runs testdata/node/redis-node-server.js and returns its
 // base URL.
-func startNodeServer(t *testing.T, redisURL string) string {
+func startNodeServer(t *testing.T, redisURL string, args ...string) string {
 	t.Helper()
-	return testutil.StartNodeServer(t, "testdata/node/redis-node-server.js", "--redis", redisURL)
+	return testutil.StartNodeServer(t, "testdata/node/redis-node-server.js", append([]string{"--redis", redisURL}, args...)...)
 }
 
 // waitServerCount waits until n nodes listen on the request channel of "/".
 func waitServerCount(t *testing.T, redisURL string, n int) {
+	t.Helper()
+	waitSubscribers(t, redisURL, "socket.io-request#/#", n)
+}
+
+// waitSubscribers waits until n connections subscribe to channel.
+func waitSubscribers(t *testing.T, redisURL, channel string, n int) {
 	t.Helper()
 	conn, err := redis.DialURL(redisURL)
 	if err != nil {
@@ -571,13 +604,13 @@ func waitServerCount(t *testing.T, redisURL string, n int) {
 	}
 	defer conn.Close()
 	testutil.Eventually(t, clusterWait, func() bool {
-		vals, err := redis.Values(conn.Do("PUBSUB", "NUMSUB", "socket.io-request#/#"))
+		vals, err := redis.Values(conn.Do("PUBSUB", "NUMSUB", channel))
 		if err != nil || len(vals) != 2 {
 			return false
 		}
 		got, _ := redis.Int(vals[1], nil)
 		return got == n
-	}, "%d nodes subscribed to socket.io-request#/#", n)
+	}, "%d nodes subscribed to %s", n, channel)
 }
 
 func getJSON(t *testing.T, u string, v any) {

@@ -4,7 +4,10 @@
 // interop tests can mix Node.js and Go nodes on one Redis. clientIDs come from
 // the same Redis counter the Go nodes use.
 //
-//   node testdata/node/redis-node-server.js --redis redis://127.0.0.1:6379/0 [--port 0]
+//   node testdata/node/redis-node-server.js --redis redis://127.0.0.1:6379/0 [--port 0] [--adapter pubsub|streams]
+//
+// --adapter streams runs @socket.io/redis-streams-adapter with
+// connection-state recovery (2 minutes) instead of @socket.io/redis-adapter.
 //
 // It prints "msg=listening addr=127.0.0.1:<port>" once serving. Besides the Socket.IO endpoint it
 // answers these requests, which run cluster operations from this node and
@@ -30,16 +33,18 @@ const http = require('http');
 const { createClient } = require('redis');
 const { Server } = require('socket.io');
 const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
 const { Emitter } = require('@socket.io/redis-emitter');
 
 const ID_KEY = 'siogo:chat:clientID';
 
 function parseArgs(argv) {
-  const opts = { port: 0 };
+  const opts = { port: 0, adapter: 'pubsub' };
   for (let i = 0; i < argv.length; i += 2) {
     switch (argv[i]) {
       case '--redis': opts.redis = argv[i + 1]; break;
       case '--port': opts.port = Number(argv[i + 1]); break;
+      case '--adapter': opts.adapter = argv[i + 1]; break;
       default: throw new Error(`unknown flag ${argv[i]}`);
     }
   }
@@ -124,8 +129,14 @@ async function main() {
       .then((body) => json(res, 200, body), (err) => json(res, 500, { error: String(err && err.message ? err.message : err) }));
   });
 
-  io = new Server(server, { allowEIO3: true, adapter: createAdapter(pub, sub) });
+  const options = { allowEIO3: true, adapter: createAdapter(pub, sub) };
+  if (opts.adapter === 'streams') {
+    options.adapter = createStreamsAdapter(pub);
+    options.connectionStateRecovery = { maxDisconnectionDuration: 2 * 60 * 1000 };
+  }
+  io = new Server(server, options);
   io.use(async (socket, next) => {
+    if (socket.recovered) return next(); // it keeps its clientID
     try {
       socket.data.clientID = (await pub.incr(ID_KEY)) - 1;
       next();
