@@ -345,3 +345,89 @@ func TestStreamsRedisRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsIsBounded: the stream is trimmed near MaxLen, and stored
+// sessions go from Redis once expired (with their grace).
+func TestStreamsIsBounded(t *testing.T) {
+	r := testutil.StartRedis(t)
+	c, err := NewClient(r.URL(), quietLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := NewStreams(c, StreamsConfig{MaxLen: 100})
+	io := socketio.NewServer(socketio.Options{Broker: b, Logger: quietLogger(t)})
+	defer io.Close(context.Background())
+	waitReady(t, &streamsNode{broker: b})
+	for i := range 2000 {
+		io.Of("/").Emit("line", i)
+	}
+	conn, err := redis.DialURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	testutil.Eventually(t, waitTimeout, func() bool { return b.Buffered() == 0 }, "the writer to drain")
+	n, err := redis.Int(conn.Do("XLEN", "socket.io"))
+	if err != nil || n > 300 {
+		t.Errorf("XLEN = %d, %v; want about 100 (trimmed approximately)", n, err)
+	}
+
+	ctx := context.Background()
+	expires := time.Now().Add(300 * time.Millisecond)
+	var sessions []*socketio.SavedSession
+	for i := range 50 {
+		sessions = append(sessions, &socketio.SavedSession{PID: fmt.Sprint("p", i), SID: "s", Data: json.RawMessage(`{}`), Expires: expires})
+	}
+	if err := b.SaveSessions(ctx, sessions); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := redis.Strings(conn.Do("KEYS", "sio:session:*"))
+	if len(keys) != 50 {
+		t.Fatalf("%d session keys, want 50", len(keys))
+	}
+	pttl, _ := redis.Int64(conn.Do("PTTL", "sio:session:p0"))
+	if pttl <= 0 || pttl > 700 {
+		t.Errorf("PTTL %d ms, want the window and as long again", pttl)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		keys, _ := redis.Strings(conn.Do("KEYS", "sio:session:*"))
+		return len(keys) == 0
+	}, "expired sessions to go from Redis")
+}
+
+// TestStreamsBuffersWhileRedisIsDown: what a node emits while Redis is
+// away waits in a bounded buffer; a full buffer drops its oldest and counts
+// them; the rest goes out, in order, when Redis is back.
+func TestStreamsBuffersWhileRedisIsDown(t *testing.T) {
+	r := testutil.StartRedis(t)
+	log := quietLogger(t)
+	c, err := NewClient(r.URL(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := NewStreams(c, StreamsConfig{BufferSize: 10, Backoff: Backoff{MaxBackoff: 200 * time.Millisecond}})
+	io := socketio.NewServer(socketio.Options{Broker: b, Logger: log})
+	defer io.Close(context.Background())
+	other := startStreamsNode(t, r.URL())
+	waitReady(t, &streamsNode{broker: b}, other)
+	co, _ := other.dial(t, "{}")
+
+	r.Kill()
+	testutil.Eventually(t, waitTimeout, func() bool { return !b.isReaderUp() }, "the reader to lose Redis")
+	for i := range 15 {
+		io.Of("/").Emit("line", strconv.Itoa(i))
+	}
+	testutil.Eventually(t, waitTimeout, func() bool { return b.Buffered() == 10 }, "ten messages to wait")
+	if got := b.BufferDropped(); got != 5 {
+		t.Errorf("BufferDropped() = %d, want 5", got)
+	}
+	r.StartAgain()
+	for i := 5; i < 15; i++ {
+		if l := co.line(); l != strconv.Itoa(i) {
+			t.Fatalf("the other node's client got %q, want %d (the oldest five dropped)", l, i)
+		}
+	}
+	testutil.Eventually(t, waitTimeout, func() bool { return b.Buffered() == 0 }, "the buffer to drain")
+}

@@ -292,3 +292,48 @@ func TestRecoveryLeavesOlderClientsAlone(t *testing.T) {
 		t.Fatalf("got %q, %v; want the event without an offset", p.Data, err)
 	}
 }
+
+// TestMemoryBrokerIsBounded: the single node's log keeps at most LogSize
+// broadcasts and none older than LogAge, and expired sessions are swept.
+func TestMemoryBrokerIsBounded(t *testing.T) {
+	m := NewMemoryBroker(MemoryBrokerConfig{LogSize: 50, LogAge: 100 * time.Millisecond})
+	m.Open(brokerHandler{NewServer(Options{})})
+	for i := range 500 {
+		m.Publish(&Broadcast{Namespace: "/", Data: json.RawMessage(fmt.Sprintf(`["n",%d]`, i))})
+	}
+	live := func() int {
+		l := m.log("/")
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n := 0
+		for _, e := range l.entries {
+			if e.b != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := live(); n != 50 {
+		t.Fatalf("%d broadcasts in the log, want 50", n)
+	}
+	time.Sleep(150 * time.Millisecond) // past LogAge
+	m.Publish(&Broadcast{Namespace: "/", Data: json.RawMessage(`["n",-1]`)})
+	if n := live(); n != 1 {
+		t.Fatalf("%d broadcasts in the log after LogAge, want 1", n)
+	}
+
+	expires := time.Now().Add(50 * time.Millisecond)
+	var sessions []*SavedSession
+	for i := range 100 {
+		sessions = append(sessions, &SavedSession{PID: fmt.Sprint(i), SID: "s", Expires: expires})
+	}
+	m.SaveSessions(context.Background(), sessions)
+	if n := m.sessionCount(); n != 100 {
+		t.Fatalf("%d sessions, want 100", n)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		// Any later save sweeps what has expired, grace included.
+		m.SaveSessions(context.Background(), []*SavedSession{{PID: "new", Expires: time.Now().Add(time.Minute)}})
+		return m.sessionCount() == 1
+	}, "expired sessions to be swept")
+}
