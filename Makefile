@@ -11,8 +11,9 @@ BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
 
-# The tools (load generator, benchmark runner, soak driver) are a nested
-# module, tools/, that ./... does not reach.
+# The tools (load generator, benchmark runner, soak driver) and the example
+# programs are nested modules, tools/ and examples/, that ./... does not
+# reach; the integration tests build and run the examples.
 test: setup vet
 	$(GO) test -race -count=1 -timeout 14m ./...
 	cd tools && $(GO) test -race -count=1 ./...
@@ -37,6 +38,7 @@ vet:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	$(GO) vet ./...
 	cd tools && $(GO) vet ./...
+	cd examples && $(GO) vet ./...
 
 build: bundle
 	$(GO) build -o bin/ ./cmd/...

@@ -86,8 +86,8 @@ func (b *BroadcastOperator) DisconnectSockets(closeConn bool) {
 	b.nsp.disconnectSockets(b.opts, closeConn)
 }
 
-func (bc *Broadcast) packet() *Packet {
-	return &Packet{Type: PacketEvent, Namespace: bc.Namespace, Data: bc.Data, Attachments: bc.Attachments}
+func (bc *Broadcast) packet() *packet {
+	return &packet{Type: packetEvent, Namespace: bc.Namespace, Data: bc.Data, Attachments: bc.Attachments}
 }
 
 // deliver queues a broadcast on every selected local socket. The packet is

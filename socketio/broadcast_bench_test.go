@@ -150,7 +150,7 @@ func BenchmarkDecodeText(b *testing.B) {
 	b.ReportAllocs()
 	pkt := []byte(`2["serverReceiver","hello, everyone"]`)
 	for i := 0; i < b.N; i++ {
-		if _, _, err := DecodeText(pkt); err != nil {
+		if _, _, err := decodeText(pkt); err != nil {
 			b.Fatal(err)
 		}
 	}

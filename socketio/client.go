@@ -53,7 +53,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 }
 
-func (c *client) onPacket(p *Packet) {
+func (c *client) onPacket(p *packet) {
 	name, auth := p.Namespace, p.Data
 	if c.conn.Protocol() == 3 {
 		// Protocol 4 carries the auth data as a query in the namespace.
@@ -63,9 +63,9 @@ func (c *client) onPacket(p *Packet) {
 	sock := c.sockets[name]
 	c.mu.Unlock()
 	switch {
-	case sock == nil && p.Type == PacketConnect:
+	case sock == nil && p.Type == packetConnect:
 		c.connect(name, auth)
-	case sock != nil && p.Type != PacketConnect && p.Type != PacketConnectError:
+	case sock != nil && p.Type != packetConnect && p.Type != packetConnectError:
 		sock.onPacket(p)
 	default:
 		c.srv.log.Debug("socketio: invalid state", "sid", c.conn.ID(), "type", p.Type, "nsp", name)
@@ -93,7 +93,7 @@ func splitNamespaceQuery(nsp string) (string, json.RawMessage) {
 func (c *client) connect(name string, auth json.RawMessage) {
 	nsp := c.srv.namespace(name)
 	if nsp == nil {
-		c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
+		c.sendPacket(&packet{Type: packetConnectError, Namespace: name, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
 		return
 	}
 	recoverable := c.srv.keeper != nil && c.protocol() == 5
@@ -108,7 +108,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	sock := newSocket(nsp, c, auth, recoverable, session)
 	if session == nil || !c.srv.opts.Recovery.SkipMiddlewares {
 		if err := nsp.runMiddlewares(sock, auth); err != nil {
-			c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})
+			c.sendPacket(&packet{Type: packetConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})
 			return
 		}
 	}
@@ -129,7 +129,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		}
 	}
 	// The CONNECT reply goes out before the socket can receive broadcasts.
-	reply := &Packet{Type: PacketConnect, Namespace: name}
+	reply := &packet{Type: packetConnect, Namespace: name}
 	if c.protocol() == 5 {
 		reply.Data, _ = json.Marshal(struct {
 			SID SocketID `json:"sid"`
@@ -150,7 +150,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	nsp.connected(sock)
 }
 
-func (c *client) sendPacket(p *Packet) error {
+func (c *client) sendPacket(p *packet) error {
 	return c.conn.Send(p.Frames()...)
 }
 

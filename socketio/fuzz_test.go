@@ -18,14 +18,14 @@ func FuzzDecodeText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, orig []byte) {
 		in := bytes.Clone(orig) // zeroed below; the fuzzer owns orig
-		p, n, err := DecodeText(in)
+		p, n, err := decodeText(in)
 		if err != nil {
 			return
 		}
-		if p.Type > PacketConnectError {
+		if p.Type > packetConnectError {
 			t.Fatalf("%q decoded to type %d; binary types must come out as event/ack", in, p.Type)
 		}
-		if n < 0 || n > MaxAttachments || (n > 0 && in[0] != '5' && in[0] != '6') {
+		if n < 0 || n > maxAttachments || (n > 0 && in[0] != '5' && in[0] != '6') {
 			t.Fatalf("%q announces %d attachments", in, n)
 		}
 		if p.Namespace == "" || p.Namespace[0] != '/' {
@@ -39,7 +39,7 @@ func FuzzDecodeText(f *testing.F) {
 		q := *p
 		q.Attachments = make([][]byte, n)
 		wire := q.AppendText(nil)
-		again, n2, err := DecodeText(wire)
+		again, n2, err := decodeText(wire)
 		if err != nil {
 			t.Fatalf("%q decoded to %s, re-encoded as %q, which fails: %v", in, fmtPacket(p), wire, err)
 		}
@@ -74,7 +74,7 @@ func FuzzDecoder(f *testing.F) {
 		var d decoder
 		msgs := [][]byte{first}
 		binary := []bool{false}
-		for range count % (MaxAttachments + 2) {
+		for range count % (maxAttachments + 2) {
 			msgs = append(msgs, bytes.Clone(attachment))
 			binary = append(binary, true)
 		}
@@ -90,7 +90,7 @@ func FuzzDecoder(f *testing.F) {
 			}
 			switch {
 			case !binary[i] && p == nil:
-				_, n, _ := DecodeText(m)
+				_, n, _ := decodeText(m)
 				if n == 0 {
 					t.Fatalf("message %d (%q) decoded without error but gave no packet and wants no attachments", i, m)
 				}
@@ -128,7 +128,7 @@ func FuzzDecoder(f *testing.F) {
 				}
 				// Frames and a fresh decoder give the packet back.
 				var d2 decoder
-				var back *Packet
+				var back *packet
 				for j, fr := range p.Frames() {
 					q, err := d2.add(fr.Data, fr.Binary)
 					if err != nil {

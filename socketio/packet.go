@@ -13,29 +13,29 @@ import (
 )
 
 // PacketType is the Socket.IO packet type.
-type PacketType byte
+type packetType byte
 
 // Socket.IO packet types.
 const (
-	PacketConnect PacketType = iota
-	PacketDisconnect
-	PacketEvent
-	PacketAck
-	PacketConnectError
-	PacketBinaryEvent
-	PacketBinaryAck
+	packetConnect packetType = iota
+	packetDisconnect
+	packetEvent
+	packetAck
+	packetConnectError
+	packetBinaryEvent
+	packetBinaryAck
 )
 
 // MaxAttachments bounds the binary attachments of one packet, as the
 // reference parser does.
-const MaxAttachments = 10
+const maxAttachments = 10
 
 // Packet is a decoded Socket.IO packet. Data is the raw JSON payload; binary
 // values inside it are placeholders {"_placeholder":true,"num":i} that index
 // Attachments. Type is never a binary type: BINARY_EVENT and BINARY_ACK are
 // Event and Ack with attachments.
-type Packet struct {
-	Type        PacketType
+type packet struct {
+	Type        packetType
 	Namespace   string
 	ID          uint64
 	HasID       bool
@@ -44,10 +44,10 @@ type Packet struct {
 }
 
 // ErrInvalidPacket wraps every decoding error.
-var ErrInvalidPacket = errors.New("socketio: invalid packet")
+var errInvalidPacket = errors.New("socketio: invalid packet")
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidPacket, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", errInvalidPacket, fmt.Sprintf(format, args...))
 }
 
 // reservedEvents may not be sent by a client.
@@ -55,18 +55,18 @@ var reservedEvents = []string{"connect", "connect_error", "disconnect", "disconn
 
 // AppendText appends the text part of the packet's wire form:
 // <type>[<#attachments>-][<nsp>,][<ack id>][payload].
-func (p *Packet) AppendText(dst []byte) []byte {
+func (p *packet) AppendText(dst []byte) []byte {
 	t := p.Type
 	if len(p.Attachments) > 0 {
 		switch t {
-		case PacketEvent:
-			t = PacketBinaryEvent
-		case PacketAck:
-			t = PacketBinaryAck
+		case packetEvent:
+			t = packetBinaryEvent
+		case packetAck:
+			t = packetBinaryAck
 		}
 	}
 	dst = append(dst, '0'+byte(t))
-	if t == PacketBinaryEvent || t == PacketBinaryAck {
+	if t == packetBinaryEvent || t == packetBinaryAck {
 		dst = strconv.AppendInt(dst, int64(len(p.Attachments)), 10)
 		dst = append(dst, '-')
 	}
@@ -82,7 +82,7 @@ func (p *Packet) AppendText(dst []byte) []byte {
 
 // Frames returns the packet as Engine.IO messages: the text part, then one
 // binary message per attachment. The result may be sent to many sessions.
-func (p *Packet) Frames() []engineio.Message {
+func (p *packet) Frames() []engineio.Message {
 	frames := make([]engineio.Message, 1, 1+len(p.Attachments))
 	frames[0] = engineio.Message{Data: p.AppendText(nil)}
 	for _, a := range p.Attachments {
@@ -94,17 +94,17 @@ func (p *Packet) Frames() []engineio.Message {
 // DecodeText parses the text part of a packet and validates its payload as
 // the reference parser does. For a binary packet the returned packet expects
 // the number of attachments given by the second result.
-func DecodeText(b []byte) (*Packet, int, error) {
+func decodeText(b []byte) (*packet, int, error) {
 	if len(b) == 0 {
 		return nil, 0, invalid("empty packet")
 	}
-	if b[0] < '0' || b[0] > '0'+byte(PacketBinaryAck) {
+	if b[0] < '0' || b[0] > '0'+byte(packetBinaryAck) {
 		return nil, 0, invalid("unknown packet type %q", b[0])
 	}
-	p := &Packet{Type: PacketType(b[0] - '0'), Namespace: "/"}
+	p := &packet{Type: packetType(b[0] - '0'), Namespace: "/"}
 	i := 1
 	attachments := 0
-	if p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck {
+	if p.Type == packetBinaryEvent || p.Type == packetBinaryAck {
 		j := i
 		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
 			j++
@@ -113,11 +113,11 @@ func DecodeText(b []byte) (*Packet, int, error) {
 			return nil, 0, invalid("illegal attachments")
 		}
 		attachments, _ = strconv.Atoi(string(b[i:j]))
-		if attachments > MaxAttachments {
+		if attachments > maxAttachments {
 			return nil, 0, invalid("too many attachments")
 		}
 		i = j + 1
-		p.Type -= PacketBinaryEvent - PacketEvent
+		p.Type -= packetBinaryEvent - packetEvent
 	}
 	if i < len(b) && b[i] == '/' {
 		j := bytes.IndexByte(b[i:], ',')
@@ -157,23 +157,23 @@ func jsonKind(data json.RawMessage) byte {
 	return data[0]
 }
 
-func validatePayload(t PacketType, data json.RawMessage) error {
+func validatePayload(t packetType, data json.RawMessage) error {
 	if data != nil && !json.Valid(data) {
 		return invalid("invalid payload")
 	}
 	kind := jsonKind(data)
 	ok := false
 	switch t {
-	case PacketConnect:
+	case packetConnect:
 		ok = data == nil || kind == '{'
-	case PacketDisconnect:
+	case packetDisconnect:
 		ok = data == nil
-	case PacketConnectError:
+	case packetConnectError:
 		ok = kind == '"' || kind == '{'
-	case PacketEvent:
+	case packetEvent:
 		_, err := eventName(data)
 		ok = err == nil
-	case PacketAck:
+	case packetAck:
 		ok = kind == '['
 	}
 	if !ok {
@@ -213,12 +213,12 @@ func eventName(data json.RawMessage) (string, error) {
 // decoder reassembles packets from Engine.IO messages: a binary packet's
 // text part is followed by its attachments.
 type decoder struct {
-	pending *Packet
+	pending *packet
 	need    int
 }
 
 // add feeds one Engine.IO message. It returns a packet once one is complete.
-func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
+func (d *decoder) add(data []byte, binary bool) (*packet, error) {
 	if binary {
 		if d.pending == nil {
 			return nil, invalid("got binary data when not reconstructing a packet")
@@ -237,7 +237,7 @@ func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
 	if d.pending != nil {
 		return nil, invalid("got plaintext data when reconstructing a packet")
 	}
-	p, n, err := DecodeText(data)
+	p, n, err := decodeText(data)
 	if err != nil {
 		return nil, err
 	}

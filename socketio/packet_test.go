@@ -21,42 +21,42 @@ const (
 type packetRow struct {
 	name string
 	wire string
-	want Packet
+	want packet
 	n    int  // attachments announced
 	enc  bool // wire is the canonical encoding of want
 }
 
 var packetRows = []packetRow{
-	{"event", `2["a"]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, true},
-	{"event with args", `2["serverReceiver","héllo €😀"]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["serverReceiver","héllo €😀"]`)}, 0, true},
-	{"numeric event name", `2[1,2]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`[1,2]`)}, 0, true},
-	{"connect", `0`, Packet{Type: PacketConnect, Namespace: "/"}, 0, true},
-	{"connect with auth", `0{"token":"123"}`, Packet{Type: PacketConnect, Namespace: "/", Data: json.RawMessage(`{"token":"123"}`)}, 0, true},
-	{"connect to a namespace", `0/custom,`, Packet{Type: PacketConnect, Namespace: "/custom"}, 0, true},
-	{"namespace ends the string", `0/custom`, Packet{Type: PacketConnect, Namespace: "/custom"}, 0, false},
-	{"namespace with auth", `0/admin,{"token":"abc"}`, Packet{Type: PacketConnect, Namespace: "/admin", Data: json.RawMessage(`{"token":"abc"}`)}, 0, true},
-	{"namespace with a query (protocol 4)", `0/admin?token=abc,`, Packet{Type: PacketConnect, Namespace: "/admin?token=abc"}, 0, true},
-	{"connect reply", `0{"sid":"jnIA"}`, Packet{Type: PacketConnect, Namespace: "/", Data: json.RawMessage(`{"sid":"jnIA"}`)}, 0, true},
-	{"explicit root namespace", `2/,["a"]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, false},
-	{"disconnect", `1`, Packet{Type: PacketDisconnect, Namespace: "/"}, 0, true},
-	{"disconnect from a namespace", `1/admin,`, Packet{Type: PacketDisconnect, Namespace: "/admin"}, 0, true},
-	{"event in a namespace", `2/custom,["hi",{"a":1}]`, Packet{Type: PacketEvent, Namespace: "/custom", Data: json.RawMessage(`["hi",{"a":1}]`)}, 0, true},
-	{"event with ack id", `2456["message-with-ack",1,"2",{"3":[false]}]`, Packet{Type: PacketEvent, Namespace: "/", ID: 456, HasID: true, Data: json.RawMessage(`["message-with-ack",1,"2",{"3":[false]}]`)}, 0, true},
-	{"ack", `3456[1,"2",{"3":[false]}]`, Packet{Type: PacketAck, Namespace: "/", ID: 456, HasID: true, Data: json.RawMessage(`[1,"2",{"3":[false]}]`)}, 0, true},
-	{"ack id 0", `30[]`, Packet{Type: PacketAck, Namespace: "/", ID: 0, HasID: true, Data: json.RawMessage(`[]`)}, 0, true},
-	{"ack in a namespace", `3/admin,7["x"]`, Packet{Type: PacketAck, Namespace: "/admin", ID: 7, HasID: true, Data: json.RawMessage(`["x"]`)}, 0, true},
-	{"binary event with ack", `52-789["message-with-ack",` + ph0 + `,` + ph1 + `]`, Packet{Type: PacketEvent, Namespace: "/", ID: 789, HasID: true, Data: json.RawMessage(`["message-with-ack",` + ph0 + `,` + ph1 + `]`)}, 2, true},
-	{"binary ack", `62-789[` + ph0 + `,` + ph1 + `]`, Packet{Type: PacketAck, Namespace: "/", ID: 789, HasID: true, Data: json.RawMessage(`[` + ph0 + `,` + ph1 + `]`)}, 2, true},
-	{"server binary emit", `51-["bin",` + ph0 + `]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["bin",` + ph0 + `]`)}, 1, true},
-	{"binary event in a namespace", `51-/custom,["bin",` + ph0 + `]`, Packet{Type: PacketEvent, Namespace: "/custom", Data: json.RawMessage(`["bin",` + ph0 + `]`)}, 1, true},
-	{"binary event, no attachments", `50-["a"]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, false},
-	{"ten attachments", `510-["a"]`, Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 10, true},
-	{"connect error", `4/private,{"message":"not authorized","data":{"reason":"no token"}}`, Packet{Type: PacketConnectError, Namespace: "/private", Data: json.RawMessage(`{"message":"not authorized","data":{"reason":"no token"}}`)}, 0, true},
-	{"connect error, string (protocol 4)", `4/admin,"Not authorized"`, Packet{Type: PacketConnectError, Namespace: "/admin", Data: json.RawMessage(`"Not authorized"`)}, 0, true},
-	{"invalid namespace", `4/random,{"message":"Invalid namespace"}`, Packet{Type: PacketConnectError, Namespace: "/random", Data: json.RawMessage(`{"message":"Invalid namespace"}`)}, 0, true},
+	{"event", `2["a"]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, true},
+	{"event with args", `2["serverReceiver","héllo €😀"]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["serverReceiver","héllo €😀"]`)}, 0, true},
+	{"numeric event name", `2[1,2]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`[1,2]`)}, 0, true},
+	{"connect", `0`, packet{Type: packetConnect, Namespace: "/"}, 0, true},
+	{"connect with auth", `0{"token":"123"}`, packet{Type: packetConnect, Namespace: "/", Data: json.RawMessage(`{"token":"123"}`)}, 0, true},
+	{"connect to a namespace", `0/custom,`, packet{Type: packetConnect, Namespace: "/custom"}, 0, true},
+	{"namespace ends the string", `0/custom`, packet{Type: packetConnect, Namespace: "/custom"}, 0, false},
+	{"namespace with auth", `0/admin,{"token":"abc"}`, packet{Type: packetConnect, Namespace: "/admin", Data: json.RawMessage(`{"token":"abc"}`)}, 0, true},
+	{"namespace with a query (protocol 4)", `0/admin?token=abc,`, packet{Type: packetConnect, Namespace: "/admin?token=abc"}, 0, true},
+	{"connect reply", `0{"sid":"jnIA"}`, packet{Type: packetConnect, Namespace: "/", Data: json.RawMessage(`{"sid":"jnIA"}`)}, 0, true},
+	{"explicit root namespace", `2/,["a"]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, false},
+	{"disconnect", `1`, packet{Type: packetDisconnect, Namespace: "/"}, 0, true},
+	{"disconnect from a namespace", `1/admin,`, packet{Type: packetDisconnect, Namespace: "/admin"}, 0, true},
+	{"event in a namespace", `2/custom,["hi",{"a":1}]`, packet{Type: packetEvent, Namespace: "/custom", Data: json.RawMessage(`["hi",{"a":1}]`)}, 0, true},
+	{"event with ack id", `2456["message-with-ack",1,"2",{"3":[false]}]`, packet{Type: packetEvent, Namespace: "/", ID: 456, HasID: true, Data: json.RawMessage(`["message-with-ack",1,"2",{"3":[false]}]`)}, 0, true},
+	{"ack", `3456[1,"2",{"3":[false]}]`, packet{Type: packetAck, Namespace: "/", ID: 456, HasID: true, Data: json.RawMessage(`[1,"2",{"3":[false]}]`)}, 0, true},
+	{"ack id 0", `30[]`, packet{Type: packetAck, Namespace: "/", ID: 0, HasID: true, Data: json.RawMessage(`[]`)}, 0, true},
+	{"ack in a namespace", `3/admin,7["x"]`, packet{Type: packetAck, Namespace: "/admin", ID: 7, HasID: true, Data: json.RawMessage(`["x"]`)}, 0, true},
+	{"binary event with ack", `52-789["message-with-ack",` + ph0 + `,` + ph1 + `]`, packet{Type: packetEvent, Namespace: "/", ID: 789, HasID: true, Data: json.RawMessage(`["message-with-ack",` + ph0 + `,` + ph1 + `]`)}, 2, true},
+	{"binary ack", `62-789[` + ph0 + `,` + ph1 + `]`, packet{Type: packetAck, Namespace: "/", ID: 789, HasID: true, Data: json.RawMessage(`[` + ph0 + `,` + ph1 + `]`)}, 2, true},
+	{"server binary emit", `51-["bin",` + ph0 + `]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["bin",` + ph0 + `]`)}, 1, true},
+	{"binary event in a namespace", `51-/custom,["bin",` + ph0 + `]`, packet{Type: packetEvent, Namespace: "/custom", Data: json.RawMessage(`["bin",` + ph0 + `]`)}, 1, true},
+	{"binary event, no attachments", `50-["a"]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 0, false},
+	{"ten attachments", `510-["a"]`, packet{Type: packetEvent, Namespace: "/", Data: json.RawMessage(`["a"]`)}, 10, true},
+	{"connect error", `4/private,{"message":"not authorized","data":{"reason":"no token"}}`, packet{Type: packetConnectError, Namespace: "/private", Data: json.RawMessage(`{"message":"not authorized","data":{"reason":"no token"}}`)}, 0, true},
+	{"connect error, string (protocol 4)", `4/admin,"Not authorized"`, packet{Type: packetConnectError, Namespace: "/admin", Data: json.RawMessage(`"Not authorized"`)}, 0, true},
+	{"invalid namespace", `4/random,{"message":"Invalid namespace"}`, packet{Type: packetConnectError, Namespace: "/random", Data: json.RawMessage(`{"message":"Invalid namespace"}`)}, 0, true},
 }
 
-func samePacket(a, b *Packet) bool {
+func samePacket(a, b *packet) bool {
 	if a.Type != b.Type || a.Namespace != b.Namespace || a.ID != b.ID || a.HasID != b.HasID || !bytes.Equal(a.Data, b.Data) || len(a.Attachments) != len(b.Attachments) {
 		return false
 	}
@@ -68,7 +68,7 @@ func samePacket(a, b *Packet) bool {
 	return true
 }
 
-func fmtPacket(p *Packet) string {
+func fmtPacket(p *packet) string {
 	if p == nil {
 		return "<nil>"
 	}
@@ -78,7 +78,7 @@ func fmtPacket(p *Packet) string {
 func TestDecodeText(t *testing.T) {
 	for _, row := range packetRows {
 		t.Run(row.name, func(t *testing.T) {
-			got, n, err := DecodeText([]byte(row.wire))
+			got, n, err := decodeText([]byte(row.wire))
 			if err != nil {
 				t.Fatalf("DecodeText(%q): %v", row.wire, err)
 			}
@@ -148,11 +148,11 @@ func TestDecodeTextInvalid(t *testing.T) {
 		`5`,                          // type alone
 	} {
 		t.Run(fmt.Sprintf("%q", in), func(t *testing.T) {
-			p, n, err := DecodeText([]byte(in))
+			p, n, err := decodeText([]byte(in))
 			if err == nil {
 				t.Fatalf("DecodeText(%q) = %s (%d attachments), want an error", in, fmtPacket(p), n)
 			}
-			if !errors.Is(err, ErrInvalidPacket) {
+			if !errors.Is(err, errInvalidPacket) {
 				t.Errorf("error %v does not wrap ErrInvalidPacket", err)
 			}
 		})
@@ -162,21 +162,21 @@ func TestDecodeTextInvalid(t *testing.T) {
 func TestReservedEventNames(t *testing.T) {
 	for _, name := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
 		for _, wire := range []string{`2["` + name + `"]`, `2/custom,["` + name + `",1]`, `51-["` + name + `",` + ph0 + `]`, `212["` + name + `"]`} {
-			if p, _, err := DecodeText([]byte(wire)); err == nil {
+			if p, _, err := decodeText([]byte(wire)); err == nil {
 				t.Errorf("DecodeText(%q) = %s, want an error for a reserved name", wire, fmtPacket(p))
 			}
 		}
 	}
 	// Names that only resemble reserved ones are ordinary events.
 	for _, name := range []string{"Connect", "connect ", "disconnected", "message"} {
-		if _, _, err := DecodeText([]byte(`2["` + name + `"]`)); err != nil {
+		if _, _, err := decodeText([]byte(`2["` + name + `"]`)); err != nil {
 			t.Errorf("event %q refused: %v", name, err)
 		}
 	}
 }
 
 func TestFrames(t *testing.T) {
-	p := &Packet{Type: PacketAck, Namespace: "/", ID: 789, HasID: true,
+	p := &packet{Type: packetAck, Namespace: "/", ID: 789, HasID: true,
 		Data:        json.RawMessage(`[` + ph0 + `,` + ph1 + `]`),
 		Attachments: [][]byte{{1, 2, 3}, {4}}}
 	frames := p.Frames()
@@ -194,7 +194,7 @@ func TestFrames(t *testing.T) {
 		}
 	}
 	// Without attachments, a single text frame of type 2/3.
-	p = &Packet{Type: PacketEvent, Namespace: "/custom", Data: json.RawMessage(`["a"]`)}
+	p = &packet{Type: packetEvent, Namespace: "/custom", Data: json.RawMessage(`["a"]`)}
 	if f := p.Frames(); len(f) != 1 || string(f[0].Data) != `2/custom,["a"]` || f[0].Binary {
 		t.Errorf("Frames() = %+v, want one text frame 2/custom,[\"a\"]", f)
 	}

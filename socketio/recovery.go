@@ -91,7 +91,7 @@ func withOffset(data json.RawMessage, attachments [][]byte, nsp, offset string) 
 	}
 	out = append(out, quoted...)
 	out = append(out, ']')
-	return (&Packet{Type: PacketEvent, Namespace: nsp, Data: out, Attachments: attachments}).Frames()
+	return (&packet{Type: packetEvent, Namespace: nsp, Data: out, Attachments: attachments}).Frames()
 }
 
 // reaches reports whether a broadcast selected by opts reaches a socket in

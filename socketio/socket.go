@@ -159,7 +159,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
 }
 
 // EmitRaw sends an event whose arguments are already JSON, with binary
@@ -170,7 +170,7 @@ func (s *Socket) EmitRaw(event string, args []json.RawMessage, attachments [][]b
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
 }
 
 func rawEvent(event string, args []json.RawMessage) (json.RawMessage, error) {
@@ -216,7 +216,7 @@ func (s *Socket) emitWithAck(data json.RawMessage, attachments [][]byte, timeout
 		})
 	}
 	s.mu.Unlock()
-	err := s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
+	err := s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
 	if err != nil {
 		if p := s.takeAck(id); p != nil && p.timer != nil {
 			p.timer.Stop()
@@ -269,7 +269,7 @@ func (s *Socket) Disconnect(closeConn bool) {
 	if !s.Connected() {
 		return
 	}
-	s.client.sendPacket(&Packet{Type: PacketDisconnect, Namespace: s.nsp.name})
+	s.client.sendPacket(&packet{Type: packetDisconnect, Namespace: s.nsp.name})
 	s.client.remove(s)
 	s.onClose("server namespace disconnect")
 	if closeConn {
@@ -299,11 +299,11 @@ func (s *Socket) onClose(reason string) {
 	}
 }
 
-func (s *Socket) onPacket(p *Packet) {
+func (s *Socket) onPacket(p *packet) {
 	switch p.Type {
-	case PacketEvent:
+	case packetEvent:
 		s.onEvent(p)
-	case PacketAck:
+	case packetAck:
 		pa := s.takeAck(p.ID)
 		if pa == nil {
 			return
@@ -313,7 +313,7 @@ func (s *Socket) onPacket(p *Packet) {
 		}
 		args, err := splitArgs(p.Data)
 		pa.fn(args, p.Attachments, err)
-	case PacketDisconnect:
+	case packetDisconnect:
 		s.client.remove(s)
 		s.onClose("client namespace disconnect")
 	}
@@ -363,10 +363,10 @@ func (m *Message) ack(data json.RawMessage, attachments [][]byte) error {
 	if !m.wantsAck || m.acked.Swap(true) {
 		return nil
 	}
-	return m.socket.client.sendPacket(&Packet{Type: PacketAck, Namespace: m.socket.nsp.name, ID: m.ackID, HasID: true, Data: data, Attachments: attachments})
+	return m.socket.client.sendPacket(&packet{Type: packetAck, Namespace: m.socket.nsp.name, ID: m.ackID, HasID: true, Data: data, Attachments: attachments})
 }
 
-func (s *Socket) onEvent(p *Packet) {
+func (s *Socket) onEvent(p *packet) {
 	elems, err := splitArgs(p.Data)
 	if err != nil || len(elems) == 0 {
 		return

@@ -46,7 +46,7 @@ type Process struct {
 	out   io.Writer
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var listening = regexp.MustCompile(`(?:msg=|INFO )listening addr=(\S+)`)
 
 // Start runs cmd, which must not have been started, with its stdout and
 // stderr captured, and returns once the program has printed its listening

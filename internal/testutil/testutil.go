@@ -40,8 +40,9 @@ var (
 	buildDir string
 )
 
-// Binary builds ./cmd/<name> once per test process (with -race when the test
-// binary itself runs under the race detector) and returns its path.
+// Binary builds ./cmd/<name>, or for "examples/<name>" the program of the
+// examples module, once per test process (with -race when the test binary
+// itself runs under the race detector) and returns its path.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -56,14 +57,18 @@ func Binary(t testing.TB, name string) string {
 		}
 		buildDir = d
 	}
-	out := filepath.Join(buildDir, name)
+	out := filepath.Join(buildDir, strings.ReplaceAll(name, "/", "-"))
 	args := []string{"build", "-o", out}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "./cmd/"+name)
+	dir, pkg := RepoRoot(t), "./cmd/"+name
+	if example, ok := strings.CutPrefix(name, "examples/"); ok {
+		dir, pkg = filepath.Join(dir, "examples"), "./"+example
+	}
+	args = append(args, pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = RepoRoot(t)
+	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("testutil: go build %s: %v\n%s", name, err, b)
 	}
@@ -77,7 +82,7 @@ type Server struct {
 	*proc.Process
 }
 
-// Start runs ./cmd/<name> with args plus "-addr 127.0.0.1:0" (unless args
+// Start runs the program Binary builds for name with args plus "-addr 127.0.0.1:0" (unless args
 // already hold -addr), waits for its "msg=listening addr=..." log line, and
 // stops it with SIGTERM (then SIGKILL) when the test ends.
 func Start(t testing.TB, name string, args ...string) *Server {
