@@ -294,6 +294,7 @@ type RequestError struct {
 	Message string
 }
 
+// Error returns the message.
 func (e *RequestError) Error() string { return e.Message }
 
 func isWebSocketRequest(r *http.Request) bool {

@@ -20,6 +20,7 @@ type ConnectError struct {
 	Data    any
 }
 
+// Error returns the message.
 func (e *ConnectError) Error() string { return e.Message }
 
 func connectErrorData(protocol int, err error) json.RawMessage {

@@ -21,6 +21,7 @@ const (
 
 var packetTypeNames = [...]string{"open", "close", "ping", "pong", "message", "upgrade", "noop"}
 
+// String returns the type's name, e.g. "message".
 func (t PacketType) String() string {
 	if int(t) < len(packetTypeNames) {
 		return packetTypeNames[t]
