@@ -326,11 +326,7 @@ func (b *Streams) runWriter() {
 		if b.ctx.Err() != nil {
 			return
 		}
-		t := time.NewTimer(jitter(backoff))
-		select {
-		case <-t.C:
-		case <-b.ctx.Done():
-			t.Stop()
+		if !sleep(b.ctx, jitter(backoff)) {
 			return
 		}
 		backoff = min(2*backoff, b.cfg.MaxBackoff)
@@ -348,34 +344,11 @@ func (b *Streams) trimRecentLocked(now time.Time) {
 
 // xadd writes entries in one round trip and returns how many were added.
 func (b *Streams) xadd(batch []*streamEntry) (int, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, connectTimeout)
-	conn, err := b.c.pool.GetContext(ctx)
-	cancel()
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
 	maxLen := strconv.Itoa(b.cfg.MaxLen)
-	for _, e := range batch {
-		args := append([]any{b.cfg.Stream, "MAXLEN", "~", maxLen, "*"}, e.fields...)
-		if err := conn.Send("XADD", args...); err != nil {
-			return 0, err
-		}
-	}
-	if err := conn.Flush(); err != nil {
-		return 0, err
-	}
-	for i := range batch {
-		if _, err := conn.Receive(); err != nil {
-			var re redis.Error
-			if errors.As(err, &re) {
-				b.drop(1, err) // refused, e.g. a wrong type at the key
-				continue
-			}
-			return i, err
-		}
-	}
-	return len(batch), nil
+	return b.c.pipeline(b.ctx, len(batch), func(conn redis.Conn, i int) error {
+		args := append([]any{b.cfg.Stream, "MAXLEN", "~", maxLen, "*"}, batch[i].fields...)
+		return conn.Send("XADD", args...)
+	}, func(err error) { b.drop(1, err) }) // refused, e.g. a wrong type at the key
 }
 
 // republish adds the entries of the last moments again, after Redis came
@@ -420,11 +393,7 @@ func (b *Streams) runReader() {
 		b.deliverPending()
 		wait := jitter(backoff)
 		b.log.Warn("redisbroker: stream reader lost Redis; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-b.ctx.Done():
-			t.Stop()
+		if !sleep(b.ctx, wait) {
 			return
 		}
 		backoff = min(2*backoff, b.cfg.MaxBackoff)

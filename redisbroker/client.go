@@ -129,6 +129,39 @@ func (c *Client) do(ctx context.Context, f func(redis.Conn) error) error {
 	return err
 }
 
+// pipeline sends n commands in one round trip on a pooled connection and
+// reads their replies. It returns how many were answered before the
+// connection failed; a command that Redis refuses counts as answered and is
+// handed to refused.
+func (c *Client) pipeline(ctx context.Context, n int, send func(conn redis.Conn, i int) error, refused func(error)) (int, error) {
+	gctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := c.pool.GetContext(gctx)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	for i := range n {
+		if err := send(conn, i); err != nil {
+			return 0, err
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return 0, err
+	}
+	for i := range n {
+		if _, err := conn.Receive(); err != nil {
+			var re redis.Error
+			if errors.As(err, &re) {
+				refused(err) // the connection itself is fine
+				continue
+			}
+			return i, err
+		}
+	}
+	return n, nil
+}
+
 // lost records that a long-lived connection lost Redis.
 func (c *Client) lost() { c.lostAt.Store(time.Now().UnixNano()) }
 

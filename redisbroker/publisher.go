@@ -149,32 +149,7 @@ func (p *publisher) send(batch []outgoing) {
 }
 
 func (p *publisher) pipeline(batch []outgoing) (int, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, connectTimeout)
-	conn, err := p.c.pool.GetContext(ctx)
-	cancel()
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	for _, m := range batch {
-		if err := conn.Send("PUBLISH", m.channel, m.payload); err != nil {
-			return 0, err
-		}
-	}
-	if err := conn.Flush(); err != nil {
-		return 0, err
-	}
-	for i := range batch {
-		if _, err := conn.Receive(); err != nil {
-			var re redis.Error
-			if errors.As(err, &re) {
-				// The server refused this one command; the
-				// connection itself is fine.
-				p.drop(1, err)
-				continue
-			}
-			return i, err
-		}
-	}
-	return len(batch), nil
+	return p.c.pipeline(p.ctx, len(batch), func(conn redis.Conn, i int) error {
+		return conn.Send("PUBLISH", batch[i].channel, batch[i].payload)
+	}, func(err error) { p.drop(1, err) })
 }

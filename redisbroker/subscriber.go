@@ -130,14 +130,22 @@ func (s *subscriber) run(ctx context.Context, name string) {
 			failures++
 			s.log.Warn("redisbroker: cannot reach Redis; retrying", "broker", name, "err", err, "attempt", failures, "retry_in", wait.Round(time.Millisecond))
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// sleep waits for d, or until ctx ends, when it returns false.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
