@@ -36,6 +36,12 @@ type composeService struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
 	StopGracePeriod string `yaml:"stop_grace_period"`
+	Ulimits         struct {
+		Nofile struct {
+			Soft int `yaml:"soft"`
+			Hard int `yaml:"hard"`
+		} `yaml:"nofile"`
+	} `yaml:"ulimits"`
 }
 
 func (s composeService) checksHealthz() bool {
@@ -108,6 +114,11 @@ func TestComposeFile(t *testing.T) {
 		}
 		if len(s.Ports) != 0 {
 			t.Errorf("%s: publishes %v; only the balancer should be reachable", name, s.Ports)
+		}
+		// One descriptor per connection: the default (often 1024) would
+		// cap a node far below what it can hold.
+		if n := s.Ulimits.Nofile; n.Hard < 65536 || n.Soft != n.Hard {
+			t.Errorf("%s: ulimits nofile %+v, want soft = hard >= 65536", name, n)
 		}
 	}
 

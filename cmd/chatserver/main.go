@@ -58,6 +58,13 @@ type options struct {
 
 func run(args []string) error {
 	var o options
+	// The connection cap follows from the open-file limit, raised first
+	// to the most the process may hold.
+	limit, limitErr := server.RaiseFileLimit()
+	maxConnections := 20000
+	if limitErr == nil {
+		maxConnections = limit.MaxConnections()
+	}
 	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", ":3000", "listen address (CHAT_ADDR)")
 	fs.StringVar(&o.static, "static", "", "serve the page from this directory instead of the embedded one; / gives chatClient.html or index.html (CHAT_STATIC)")
@@ -71,7 +78,7 @@ func run(args []string) error {
 	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
 	fs.StringVar(&o.broker, "broker", "streams", "with -redis: streams (Redis Streams, durable: connection-state recovery across nodes; compatible with @socket.io/redis-streams-adapter) or pubsub (compatible with @socket.io/redis-adapter) (CHAT_BROKER)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
-	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
+	fs.IntVar(&o.maxConnections, "max-connections", maxConnections, "most open sessions on this node; more get 503; 0 for no limit; the default keeps a reserve within the open-file limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
 	fs.IntVar(&o.packetRate, "max-packet-rate", 200, "packets per second one session may send, burst one second's worth; faster clients are disconnected; 0 for no limit (CHAT_MAX_PACKET_RATE)")
 	fs.IntVar(&o.maxQueue, "max-queue", 8192, "packets queued for one slow client before it is disconnected (CHAT_MAX_QUEUE)")
@@ -111,6 +118,11 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	if limitErr != nil {
+		log.Warn("cannot read or raise the open-file limit", "err", limitErr)
+	} else {
+		log.Info("open-file limit", "soft", limit.Soft, "hard", limit.Hard, "max_connections", o.maxConnections)
+	}
 
 	transports := splitList(o.transports)
 	for _, t := range transports {

@@ -548,9 +548,9 @@ var (
 func (c *ChatClient) onMessage(data []byte) error {
 	switch {
 	case bytes.HasPrefix(data, lineEvent):
-		line, ok := parsePlainLine(data[len(lineEvent):])
+		body := cutOffset(data[len(lineEvent):])
+		line, ok := parsePlainLine(body)
 		if !ok {
-			body := bytes.TrimSuffix(data[len(lineEvent):], []byte("]"))
 			if err := json.Unmarshal(body, &line); err != nil {
 				return fmt.Errorf("eioclient: bad chat line %q: %w", data, err)
 			}
@@ -585,7 +585,26 @@ func (c *ChatClient) onMessage(data []byte) error {
 	return nil
 }
 
-// parsePlainLine reads `{"clientID":N,"message":"..."}]` as the server
+// cutOffset returns a line's arguments without their closing bracket, and
+// without the offset a server with connection-state recovery appends,
+// `{...},"<digits>-<digits>"]`.
+func cutOffset(args []byte) []byte {
+	args = bytes.TrimSuffix(args, []byte("]"))
+	if !bytes.HasSuffix(args, []byte(`"`)) {
+		return args
+	}
+	i := bytes.LastIndex(args, []byte(`,"`))
+	if i < 0 {
+		return args
+	}
+	offset := args[i+2 : len(args)-1]
+	if len(offset) == 0 || bytes.IndexByte(offset, '-') < 1 || len(bytes.Trim(offset, "0123456789-")) > 0 {
+		return args
+	}
+	return args[:i]
+}
+
+// parsePlainLine reads `{"clientID":N,"message":"..."}` as the server
 // writes it, when the message needs no unescaping: thousands of clients each
 // receiving every line make this the client's hot path.
 func parsePlainLine(b []byte) (ChatLine, bool) {
@@ -608,7 +627,7 @@ func parsePlainLine(b []byte) (ChatLine, bool) {
 	if !ok {
 		return ChatLine{}, false
 	}
-	msg, ok = bytes.CutSuffix(msg, []byte(`"}]`))
+	msg, ok = bytes.CutSuffix(msg, []byte(`"}`))
 	if !ok || bytes.IndexByte(msg, '\\') >= 0 || bytes.IndexByte(msg, '"') >= 0 {
 		return ChatLine{}, false
 	}

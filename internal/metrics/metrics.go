@@ -33,6 +33,7 @@ type Metrics struct {
 	httpCloses   *prometheus.CounterVec // state
 	recoveries   *prometheus.CounterVec // result
 	replayed     prometheus.Counter
+	fdRefused    prometheus.Counter
 
 	// connStates remembers each HTTP connection's last state, to tell
 	// how it ended.
@@ -109,6 +110,10 @@ func New() *Metrics {
 			Name: "siogo_recovery_replayed_packets_total",
 			Help: "Missed broadcasts sent to recovered sockets.",
 		}),
+		fdRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siogo_accept_refused_total",
+			Help: "Connections that found the node out of file descriptors (EMFILE, ENFILE): answered 503 and closed, or left to wait.",
+		}),
 		httpCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_http_connections_closed_total",
 			Help: "HTTP connections closed by either side, by their state when closed: new (nothing received), active (in the middle of a request: slow headers cut by the read-header timeout, a client gone mid-request), idle (between requests: the idle timeout or the client).",
@@ -119,7 +124,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connected, m.sessions, m.upgrades, m.closes, m.queueDrops, m.rateDrops, m.refused,
 		m.messagesIn, m.messagesOut, m.fanout,
-		m.forwarded, m.forwardFails, m.handoffs, m.httpCloses, m.recoveries, m.replayed,
+		m.forwarded, m.forwardFails, m.handoffs, m.httpCloses, m.recoveries, m.replayed, m.fdRefused,
 	)
 	for _, p := range []int{3, 4} {
 		v := strconv.Itoa(p)
@@ -207,6 +212,10 @@ func (m *Metrics) Forwarded(transport string) { m.forwarded.WithLabelValues(tran
 
 // ForwardFailed implements cluster.Observer.
 func (m *Metrics) ForwardFailed() { m.forwardFails.Inc() }
+
+// AcceptRefused counts a connection that found the node out of file
+// descriptors.
+func (m *Metrics) AcceptRefused() { m.fdRefused.Inc() }
 
 // Recovery implements socketio.Observer.
 func (m *Metrics) Recovery(result string) { m.recoveries.WithLabelValues(result).Inc() }

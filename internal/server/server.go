@@ -175,7 +175,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(newFDListener(ln, s.log, s.cfg.Metrics.AcceptRefused)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -87,6 +87,13 @@ type Server struct {
 // stops it with SIGTERM (then SIGKILL) when the test ends.
 func Start(t testing.TB, name string, args ...string) *Server {
 	t.Helper()
+	return StartWrapped(t, nil, name, args...)
+}
+
+// StartWrapped is Start with the program run through wrapper, a command
+// that execs it (e.g. prlimit with its options and "--").
+func StartWrapped(t testing.TB, wrapper []string, name string, args ...string) *Server {
+	t.Helper()
 	bin := Binary(t, name)
 	hasAddr := false
 	for _, a := range args {
@@ -97,7 +104,8 @@ func Start(t testing.TB, name string, args ...string) *Server {
 	if !hasAddr {
 		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
 	}
-	cmd := exec.Command(bin, args...)
+	argv := append(append(append([]string{}, wrapper...), bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = RepoRoot(t)
 	p, err := proc.Start(context.Background(), cmd, proc.Options{})
 	if err != nil {
