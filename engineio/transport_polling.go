@@ -19,6 +19,7 @@ import (
 // bumping gen.
 type pollState struct {
 	b64     bool          // EIO3 client that cannot take binary
+	jsonp   []byte        // JSONP session: the start of each response, ___eio[j](
 	waiting bool          // a GET is held
 	relayed bool          // the held GET came through another node
 	gen     uint64        // the held GET's number
@@ -83,7 +84,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// poll, so pass it on.
 			s.poll.wakeLocked()
 			s.mu.Unlock()
-			s.writePollResponse(w, []eioparser.Packet{{Type: eioparser.PacketNoop}})
+			s.writePollResponse(w, r, []outPacket{{Packet: eioparser.Packet{Type: eioparser.PacketNoop}}})
 			return
 		}
 	}
@@ -101,9 +102,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 
 	n := len(batch)
 	if noop {
-		batch = append(batch, eioparser.Packet{Type: eioparser.PacketNoop})
+		batch = append(batch, outPacket{Packet: eioparser.Packet{Type: eioparser.PacketNoop}})
 	}
-	err := s.writePollResponse(w, batch)
+	err := s.writePollResponse(w, r, batch)
 	if err != nil && relayed && !closed {
 		// The node in the middle went away with the answer: keep it
 		// for the client's next poll.
@@ -115,7 +116,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 
 // requeue puts packets that could not be delivered back at the head of the
 // queue.
-func (s *Session) requeue(batch []eioparser.Packet) {
+func (s *Session) requeue(batch []outPacket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || len(batch) == 0 {
@@ -125,9 +126,19 @@ func (s *Session) requeue(batch []eioparser.Packet) {
 	s.wakeLocked()
 }
 
-// writePollResponse encodes pkts in the session's payload format and sends
-// them, reporting whether they reached the connection.
-func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet) error {
+// packetsPool holds the packet lists handed to the payload encoders.
+var packetsPool = sync.Pool{New: func() any { p := make([]eioparser.Packet, 0, 16); return &p }}
+
+// writePollResponse encodes batch in the session's payload format, as a
+// JSONP script for a JSONP session, compresses it when the request allows
+// and it is large enough, and sends it, reporting whether it reached the
+// connection.
+func (s *Session) writePollResponse(w http.ResponseWriter, r *http.Request, batch []outPacket) error {
+	pp := packetsPool.Get().(*[]eioparser.Packet)
+	pkts := (*pp)[:0]
+	for i := range batch {
+		pkts = append(pkts, batch[i].Packet)
+	}
 	bp := bodyPool.Get().(*[]byte)
 	body := (*bp)[:0]
 	contentType := "text/plain; charset=UTF-8"
@@ -140,12 +151,37 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Pack
 	default:
 		body = eioparser.AppendPayloadV3Text(body, pkts)
 	}
+	clear(pkts)
+	if cap(pkts) <= 256 {
+		*pp = pkts[:0]
+		packetsPool.Put(pp)
+	}
+	// Each further form is appended behind the previous one in the same
+	// buffer; out is the one sent.
+	out := body
+	if head := s.poll.jsonp; head != nil {
+		contentType = "text/javascript; charset=UTF-8"
+		n := len(body)
+		body = appendJSONP(body, head, out)
+		out = body[n:]
+	}
+	encoding := ""
+	if cfg := &s.srv.cfg; !cfg.DisableHTTPCompression && len(out) >= cfg.HTTPCompressionThreshold {
+		if encoding = negotiateEncoding(r.Header.Get("Accept-Encoding")); encoding != "" {
+			n := len(body)
+			body = appendCompressed(body, encoding, out)
+			out = body[n:]
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if encoding != "" {
+		h.Set("Content-Encoding", encoding)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(body)
+	_, err := w.Write(out)
 	if err == nil {
 		err = http.NewResponseController(w).Flush()
 	}
@@ -203,8 +239,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
+	if s.poll.jsonp != nil {
+		// The payload is a form field, text whatever the content type.
+		body, err = decodeJSONPForm(body)
+		binary = false
+	}
 	var pkts []eioparser.Packet
 	switch {
+	case err != nil:
 	case binary:
 		pkts, err = eioparser.DecodePayloadV3Binary(body)
 	case !utf8.Valid(body):

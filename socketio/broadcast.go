@@ -1,6 +1,10 @@
 package socketio
 
-import "context"
+import (
+	"context"
+
+	"siogo/engineio"
+)
 
 // BroadcastOptions selects the recipients of a broadcast: the sockets in any
 // of Rooms (every socket when Rooms is empty) that are in none of Except.
@@ -47,7 +51,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		return err
 	}
 	bc := &Broadcast{Namespace: b.nsp.name, Data: data, Attachments: attachments, Opts: b.opts}
-	bc.frames = bc.packet().Frames()
+	bc.frames = b.nsp.srv.broadcastFrames(bc)
 	srv := b.nsp.srv
 	if b.opts.Local {
 		b.nsp.deliver(bc, "")
@@ -86,12 +90,20 @@ func (bc *Broadcast) packet() *Packet {
 	return &Packet{Type: PacketEvent, Namespace: bc.Namespace, Data: bc.Data, Attachments: bc.Attachments}
 }
 
+// broadcastFrames encodes a broadcast once for all its recipients, and
+// readies the frames to be compressed once for all of them too.
+func (s *Server) broadcastFrames(bc *Broadcast) []engineio.Message {
+	frames := bc.packet().Frames()
+	s.engine.PrepareBroadcast(frames)
+	return frames
+}
+
 // deliver queues a broadcast on every selected local socket. The packet is
 // encoded once and the same frames go to every recipient.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	frames := b.frames
 	if frames == nil {
-		frames = b.packet().Frames()
+		frames = n.srv.broadcastFrames(b)
 	}
 	n.fanout.Lock()
 	n.targets = n.rooms.selectSockets(b.Opts, n, n.targets[:0])
