@@ -49,29 +49,36 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{0x81, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // unmasked, 2^64-1 bytes
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		conn := &byteConn{r: bytes.NewReader(stream)}
-		fr := newMessageReader(conn, limit, conn, false)
-		total := 0
-		for range 64 {
-			op, msg, err := fr.next()
-			if err != nil {
-				return
-			}
-			if op != ws.OpText && op != ws.OpBinary {
-				t.Fatalf("returned a message with opcode %v", op)
-			}
-			if int64(len(msg)) > limit {
-				t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit)
-			}
-			if op == ws.OpText && !utf8.Valid(msg) {
-				t.Fatalf("returned invalid UTF-8 text %q", msg)
-			}
-			total += len(msg)
-			if total > len(stream) {
-				t.Fatalf("returned %d bytes of messages from a %d-byte stream", total, len(stream))
-			}
+		if total := readChecked(t, stream, limit, false); total > len(stream) {
+			t.Fatalf("returned %d bytes of messages from a %d-byte stream", total, len(stream))
 		}
 	})
+}
+
+// readChecked reads up to 64 messages from stream with a messageReader and
+// checks each: text or binary only, within limit, text valid UTF-8. It
+// returns how many bytes of messages came out.
+func readChecked(t *testing.T, stream []byte, limit int64, deflate bool) int {
+	conn := &byteConn{r: bytes.NewReader(stream)}
+	fr := newMessageReader(conn, limit, conn, deflate)
+	total := 0
+	for range 64 {
+		op, msg, err := fr.next()
+		if err != nil {
+			break
+		}
+		if op != ws.OpText && op != ws.OpBinary {
+			t.Fatalf("returned a message with opcode %v", op)
+		}
+		if int64(len(msg)) > limit {
+			t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit)
+		}
+		if op == ws.OpText && !utf8.Valid(msg) {
+			t.Fatalf("returned invalid UTF-8 text %q", msg)
+		}
+		total += len(msg)
+	}
+	return total
 }
 
 // deflatedFrame returns a masked client frame whose payload is compressed
@@ -99,22 +106,6 @@ func FuzzDeflateFrameReader(f *testing.F) {
 	f.Add(deflatedFrame(ws.OpText, []byte("4\xff")))
 	f.Add(append(deflatedFrame(ws.OpText, []byte("4one")), deflatedFrame(ws.OpText, []byte("4two"))...))
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		conn := &byteConn{r: bytes.NewReader(stream)}
-		fr := newMessageReader(conn, limit, conn, true)
-		for range 64 {
-			op, msg, err := fr.next()
-			if err != nil {
-				return
-			}
-			if op != ws.OpText && op != ws.OpBinary {
-				t.Fatalf("returned a message with opcode %v", op)
-			}
-			if int64(len(msg)) > limit {
-				t.Fatalf("returned %d bytes, over the %d-byte limit", len(msg), limit)
-			}
-			if op == ws.OpText && !utf8.Valid(msg) {
-				t.Fatalf("returned invalid UTF-8 text %q", msg)
-			}
-		}
+		readChecked(t, stream, limit, true)
 	})
 }

@@ -105,7 +105,13 @@ func BenchmarkBroadcastDeflate(b *testing.B) {
 func benchmarkBroadcast(b *testing.B, deflate bool) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			srv := NewServer(Options{Engine: engineio.Config{MaxQueuedPackets: 1 << 20, PerMessageDeflate: deflate}})
+			// The clients never answer pings: the heartbeat is set beyond
+			// any run, or a long one would lose them and wait forever.
+			srv := NewServer(Options{Engine: engineio.Config{
+				MaxQueuedPackets:  1 << 20,
+				PerMessageDeflate: deflate,
+				PingInterval:      time.Hour,
+			}})
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
 			defer srv.Close(context.Background())

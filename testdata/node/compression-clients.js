@@ -18,7 +18,7 @@
 'use strict';
 
 const path = require('path');
-const { chromium } = require('playwright-core');
+const bounded = require('./bounded');
 const { io } = require('socket.io-client');
 // The fetch transport of the engine.io-client that socket.io-client uses.
 const { Fetch } = require(require.resolve('engine.io-client', { paths: [path.dirname(require.resolve('socket.io-client/package.json'))] }));
@@ -37,24 +37,13 @@ function parseArgs(argv) {
 }
 
 function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), WAIT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return bounded.withTimeout(promise, what, WAIT_MS);
 }
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const summary = { ok: false, failures: [], clients: {} };
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: WAIT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  const browser = await bounded.launchChromium(WAIT_MS);
   const nodeSockets = {};
   try {
     const common = { forceNew: true, reconnection: false };

@@ -21,7 +21,7 @@
 'use strict';
 
 const path = require('path');
-const { chromium } = require('playwright-core');
+const bounded = require('./bounded');
 const ioClient4 = require('socket.io-client');
 
 const WAIT_MS = 15000;
@@ -46,13 +46,7 @@ function parseArgs(argv) {
 }
 
 function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), WAIT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return bounded.withTimeout(promise, what, WAIT_MS);
 }
 
 // openPage opens a page with the client library loaded: the test page at
@@ -110,12 +104,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const summary = { generation: Number(opts.generation), ok: false, failures: [] };
   const fail = (msg) => summary.failures.push(msg);
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: WAIT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  const browser = await bounded.launchChromium(WAIT_MS);
   let node;
   try {
     // The JSONP client in the browser, on the chat server's origin.
