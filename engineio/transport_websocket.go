@@ -80,7 +80,7 @@ var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWr
 
 // upgradeWebSocket completes the WebSocket handshake, agreeing on
 // permessage-deflate when offerDeflate is set and the client offers it.
-func upgradeWebSocket(w http.ResponseWriter, r *http.Request, offerDeflate bool) (_ *wsTransport, err error) {
+func upgradeWebSocket(w http.ResponseWriter, r *http.Request, offerDeflate bool) (*wsTransport, error) {
 	var u ws.HTTPUpgrader
 	accepted := func() bool { return false }
 	if offerDeflate {
@@ -359,6 +359,9 @@ func (s *Session) writeLoop(t *wsTransport) {
 		}
 		t.wmu.Unlock()
 		fw.bw.Reset(nil)
+		if cap(fw.z) > 64<<10 {
+			fw.z = nil // one large message's buffer is not worth keeping
+		}
 		writerPool.Put(fw)
 		s.releaseBatch(batch)
 		if err != nil {
