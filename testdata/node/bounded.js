@@ -1,5 +1,5 @@
-// Helpers the browser-driving scripts share: bounded waits and a headless
-// Chromium launched the same way everywhere.
+// Helpers the browser-driving scripts share: bounded waits, a headless
+// Chromium launched the same way everywhere, and the JSON summary.
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -26,4 +26,20 @@ function launchChromium(ms) {
   });
 }
 
-module.exports = { withTimeout, launchChromium };
+// report prints summary as one JSON line, ok when it lists no failure, and
+// sets the exit status to match.
+function report(summary) {
+  summary.ok = summary.failures.length === 0;
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  process.exitCode = summary.ok ? 0 : 1;
+}
+
+// run runs main, exiting with status 2 if it throws past its own checks.
+function run(main) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(2);
+  });
+}
+
+module.exports = { withTimeout, launchChromium, report, run };

@@ -183,12 +183,7 @@ async function main() {
     if (node) node.close();
     await browser.close().catch(() => {});
   }
-  summary.ok = summary.failures.length === 0;
-  process.stdout.write(JSON.stringify(summary) + '\n');
-  process.exitCode = summary.ok ? 0 : 1;
+  bounded.report(summary);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(2);
-});
+bounded.run(main);
