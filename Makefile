@@ -59,6 +59,7 @@ FUZZ_TARGETS := \
 	internal/eioparser:FuzzDecodePayloadV3Text \
 	internal/eioparser:FuzzDecodePayloadV3Binary \
 	engineio:FuzzFrameReader \
+	engineio:FuzzDeflateFrameReader \
 	socketio:FuzzDecodeText \
 	socketio:FuzzDecoder \
 	redisbroker:FuzzDecodeMessage

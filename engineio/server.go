@@ -46,8 +46,27 @@ type Config struct {
 	WriteTimeout time.Duration
 	// AllowedOrigins lists the browser origins allowed to connect besides
 	// the server's own; "*" allows any. Requests without an Origin header
-	// (non-browser clients) are always allowed.
+	// (non-browser clients) are always allowed, except JSONP polls, which
+	// browsers make with script tags that send no Origin: their Referer
+	// names the page instead.
 	AllowedOrigins []string
+	// DisableHTTPCompression turns off the compression of polling
+	// responses. By default, as in the reference, a response of at least
+	// HTTPCompressionThreshold bytes is compressed with gzip or deflate,
+	// whichever the request's Accept-Encoding prefers.
+	DisableHTTPCompression bool
+	// HTTPCompressionThreshold is the size in bytes from which polling
+	// responses are compressed (default 1024).
+	HTTPCompressionThreshold int
+	// PerMessageDeflate offers WebSocket clients permessage-deflate
+	// (RFC 7692) without context takeover: each message is compressed on
+	// its own, so a connection keeps no compression state between
+	// messages. Off by default, as in the reference. A message sent to many
+	// sessions is compressed once for all of them (see PrepareBroadcast).
+	PerMessageDeflate bool
+	// PerMessageDeflateThreshold is the size in bytes from which WebSocket
+	// messages are compressed (default 1024).
+	PerMessageDeflateThreshold int
 	// AllowRequest, when set, may refuse a handshake or upgrade request. A
 	// refusal is answered with 403 and the error's message.
 	AllowRequest func(r *http.Request) error
@@ -101,6 +120,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.HTTPCompressionThreshold <= 0 {
+		c.HTTPCompressionThreshold = 1024
+	}
+	if c.PerMessageDeflateThreshold <= 0 {
+		c.PerMessageDeflateThreshold = 1024
 	}
 	if c.NewID == nil {
 		c.NewID = NewSessionID
@@ -190,7 +215,8 @@ func writeJSONError(w http.ResponseWriter, status, code int, message string) {
 
 // ServeHTTP dispatches handshakes, polling requests and WebSocket upgrades.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.cors(w, r) {
+	q := r.URL.Query()
+	if !s.cors(w, r, q.Has("j")) {
 		s.refused(http.StatusForbidden)
 		writeError(w, codeForbidden)
 		return
@@ -199,7 +225,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	q := r.URL.Query()
 	protocol := 0
 	switch q.Get("EIO") {
 	case "4":
@@ -226,10 +251,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, codeBadHandshakeMethod)
 			return
 		}
+		var jsonp []byte
+		if transport == TransportPolling && q.Has("j") {
+			var err error
+			if jsonp, err = jsonpHead(q.Get("j")); err != nil {
+				s.cfg.Logger.Debug(err.Error())
+				writeError(w, codeBadRequest)
+				return
+			}
+		}
 		if !s.allow(w, r) {
 			return
 		}
-		s.handshake(w, r, protocol, transport, q)
+		s.handshake(w, r, protocol, transport, q, jsonp)
 		return
 	}
 	sess := s.session(sid)
@@ -316,9 +350,14 @@ func headerHasToken(h http.Header, name, token string) bool {
 
 // cors checks the Origin of a browser request and sets the CORS response
 // headers. Same-origin requests and requests without an Origin pass; others
-// must be in AllowedOrigins.
-func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+// must be in AllowedOrigins. A JSONP poll without an Origin (a script tag's
+// GET) is checked by the origin of its Referer, the page that made it.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request, jsonp bool) bool {
 	origin := r.Header.Get("Origin")
+	fromHeader := origin != ""
+	if !fromHeader && jsonp {
+		origin = refererOrigin(r.Header.Get("Referer"))
+	}
 	if origin == "" {
 		return true
 	}
@@ -327,6 +366,10 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if !slices.Contains(s.cfg.AllowedOrigins, origin) && !slices.Contains(s.cfg.AllowedOrigins, "*") {
 		return false
+	}
+	if !fromHeader {
+		// A script is not read through CORS.
+		return true
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
@@ -340,6 +383,16 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Max-Age", "86400")
 	}
 	return true
+}
+
+// refererOrigin returns the scheme://host of a Referer, or "" when it has
+// none.
+func refererOrigin(referer string) string {
+	u, err := url.Parse(referer)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (s *Server) session(id string) *Session {
@@ -405,9 +458,13 @@ type handshakeData struct {
 	MaxPayload   int64    `json:"maxPayload"`
 }
 
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string, q url.Values) {
+// handshake opens a session; jsonp, for a JSONP poll, is the start of each
+// of its responses.
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string, q url.Values, jsonp []byte) {
 	sess := newSession(s, protocol, r)
-	sess.poll.b64 = protocol == 3 && q.Get("b64") != ""
+	// A JSONP response is a string literal: binary goes in base64.
+	sess.poll.b64 = protocol == 3 && (q.Get("b64") != "" || jsonp != nil)
+	sess.poll.jsonp = jsonp
 	upgrades := []string{}
 	if transport == TransportPolling && slices.Contains(s.cfg.Transports, TransportWebSocket) {
 		upgrades = append(upgrades, TransportWebSocket)
@@ -431,18 +488,18 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	s.mu.Unlock()
 
 	if transport == TransportWebSocket {
-		conn, err := upgradeWebSocket(w, r)
+		t, err := upgradeWebSocket(w, r, s.cfg.PerMessageDeflate)
 		if err != nil {
 			s.remove(sess)
 			return
 		}
-		sess.queue = append(sess.queue, openPkt)
+		sess.queue = append(sess.queue, outPacket{Packet: openPkt})
 		sess.start(TransportWebSocket)
-		sess.runWebSocket(conn)
+		sess.runWebSocket(t)
 		return
 	}
 	// The polling handshake answers with the open packet alone; what the
 	// upper layer sends on connect waits for the next poll.
 	sess.start(TransportPolling)
-	sess.writePollResponse(w, []eioparser.Packet{openPkt}, nil)
+	sess.writePollResponse(w, r, []outPacket{{Packet: openPkt}}, nil)
 }

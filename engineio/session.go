@@ -31,6 +31,15 @@ type RequestInfo struct {
 type Message struct {
 	Data   []byte
 	Binary bool
+
+	shared *sharedFrame // set by Server.PrepareBroadcast
+}
+
+// outPacket is a packet in a session's send queue. shared, on a broadcast's
+// message, holds the compressed frame every recipient sends.
+type outPacket struct {
+	eioparser.Packet
+	shared *sharedFrame
 }
 
 // Session is one Engine.IO connection. Its methods are safe for concurrent
@@ -53,8 +62,8 @@ type Session struct {
 	rate tokenBucket
 
 	mu        sync.Mutex
-	queue     []eioparser.Packet
-	spare     []eioparser.Packet // the previous batch's backing array, reused
+	queue     []outPacket
+	spare     []outPacket // the previous batch's backing array, reused
 	closed    bool
 	reason    string
 	upgrading bool         // a WebSocket has probed; polls return at once
@@ -196,9 +205,14 @@ func (s *Session) push(pkts []eioparser.Packet, msgs []Message) error {
 		s.overflow()
 		return ErrQueueFull
 	}
-	s.queue = append(s.queue, pkts...)
+	for _, p := range pkts {
+		s.queue = append(s.queue, outPacket{Packet: p})
+	}
 	for _, m := range msgs {
-		s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketMessage, Data: m.Data, Binary: m.Binary})
+		s.queue = append(s.queue, outPacket{
+			Packet: eioparser.Packet{Type: eioparser.PacketMessage, Data: m.Data, Binary: m.Binary},
+			shared: m.shared,
+		})
 	}
 	s.wakeLocked()
 	s.mu.Unlock()
@@ -227,14 +241,14 @@ func (s *Session) wakeLocked() {
 // takeQueueLocked removes and returns the queued packets. The caller
 // returns the slice with releaseBatch once written, so its array can be
 // reused.
-func (s *Session) takeQueueLocked() []eioparser.Packet {
+func (s *Session) takeQueueLocked() []outPacket {
 	batch := s.queue
 	s.queue = s.spare[:0]
 	s.spare = nil
 	return batch
 }
 
-func (s *Session) releaseBatch(batch []eioparser.Packet) {
+func (s *Session) releaseBatch(batch []outPacket) {
 	clear(batch)
 	s.mu.Lock()
 	// Keep small arrays for reuse; let a burst's large one go.
@@ -291,7 +305,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 		// A polling client learns of the end from a close packet, which
 		// the pending or next poll delivers.
 		if mode != closeByPeer {
-			s.queue = append(s.queue, eioparser.Packet{Type: eioparser.PacketClose})
+			s.queue = append(s.queue, outPacket{Packet: eioparser.Packet{Type: eioparser.PacketClose}})
 		}
 		if s.ws != nil {
 			// A probing WebSocket that never finished the upgrade.

@@ -20,6 +20,7 @@ import (
 // bumping gen.
 type pollState struct {
 	b64     bool          // EIO3 client that cannot take binary
+	jsonp   []byte        // JSONP session: the start of each response, ___eio[j](
 	waiting bool          // a GET is held
 	relayed bool          // the held GET came through another node
 	gen     uint64        // the held GET's number
@@ -30,10 +31,9 @@ type pollState struct {
 	// GET elsewhere after the answer left, and the retry, which has the
 	// same t, gets it again. The client's next GET, with another t, says
 	// the answer arrived.
-	lastT    string
-	lastBody []byte
-	lastType string
-	// lastSent is set once a retry got lastBody.
+	lastT string
+	last  polled
+	// lastSent is set once a retry got last.
 	lastSent bool
 }
 
@@ -55,7 +55,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if s.replayLocked(w, t) {
 		return
 	}
-	s.poll.lastT, s.poll.lastBody = "", nil
+	s.poll.lastT, s.poll.last = "", polled{}
 	if s.poll.waiting {
 		if !s.poll.relayed {
 			s.mu.Unlock()
@@ -99,7 +99,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// poll, so pass it on.
 			s.poll.wakeLocked()
 			s.mu.Unlock()
-			s.writePollResponse(w, []eioparser.Packet{{Type: eioparser.PacketNoop}}, nil)
+			s.writePollResponse(w, r, []outPacket{{Packet: eioparser.Packet{Type: eioparser.PacketNoop}}}, nil)
 			return
 		}
 	}
@@ -124,18 +124,19 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 
 	n := len(batch)
 	if noop {
-		batch = append(batch, eioparser.Packet{Type: eioparser.PacketNoop})
+		batch = append(batch, outPacket{Packet: eioparser.Packet{Type: eioparser.PacketNoop}})
 	}
-	var keep func(body []byte, contentType string)
+	var keep func(sent polled)
 	if relayed && t != "" && !closed {
-		keep = func(body []byte, contentType string) {
+		keep = func(sent polled) {
 			s.mu.Lock()
-			s.poll.lastT, s.poll.lastBody, s.poll.lastType, s.poll.lastSent = t, bytes.Clone(body), contentType, false
+			s.poll.lastT, s.poll.last, s.poll.lastSent = t, sent, false
+			s.poll.last.body = bytes.Clone(sent.body)
 			s.poll.wakeLocked() // a retry may be waiting already
 			s.mu.Unlock()
 		}
 	}
-	err := s.writePollResponse(w, batch, keep)
+	err := s.writePollResponse(w, r, batch, keep)
 	if err != nil && relayed && !closed {
 		// The node in the middle went away with the answer: keep it
 		// for the client's next poll, unless a retry of this request
@@ -143,7 +144,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		served := s.poll.lastT == t && s.poll.lastSent
 		if s.poll.lastT == t {
-			s.poll.lastT, s.poll.lastBody = "", nil
+			s.poll.lastT, s.poll.last = "", polled{}
 		}
 		s.mu.Unlock()
 		if !served {
@@ -160,17 +161,17 @@ func (s *Session) replayLocked(w http.ResponseWriter, t string) bool {
 	if t == "" || t != s.poll.lastT {
 		return false
 	}
-	body, contentType := s.poll.lastBody, s.poll.lastType
+	answer := s.poll.last
 	s.poll.lastSent = true
 	s.mu.Unlock()
 	s.srv.pollHandedOff()
-	writePollBody(w, body, contentType)
+	writePollBody(w, answer)
 	return true
 }
 
 // requeue puts packets that could not be delivered back at the head of the
 // queue.
-func (s *Session) requeue(batch []eioparser.Packet) {
+func (s *Session) requeue(batch []outPacket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || len(batch) == 0 {
@@ -180,10 +181,26 @@ func (s *Session) requeue(batch []eioparser.Packet) {
 	s.wakeLocked()
 }
 
-// writePollResponse encodes pkts in the session's payload format and sends
-// them, reporting whether they reached the connection. keep, when set, is
-// given the body before it is sent.
-func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Packet, keep func(body []byte, contentType string)) error {
+// packetsPool holds the packet lists handed to the payload encoders.
+var packetsPool = sync.Pool{New: func() any { p := make([]eioparser.Packet, 0, 16); return &p }}
+
+// polled is a poll answer as sent: its body and headers.
+type polled struct {
+	body        []byte
+	contentType string
+	encoding    string
+}
+
+// writePollResponse encodes batch in the session's payload format, as a
+// JSONP script for a JSONP session, compresses it when the request allows
+// and it is large enough, and sends it, reporting whether it reached the
+// connection. keep, when set, is given the answer before it is sent.
+func (s *Session) writePollResponse(w http.ResponseWriter, r *http.Request, batch []outPacket, keep func(polled)) error {
+	pp := packetsPool.Get().(*[]eioparser.Packet)
+	pkts := (*pp)[:0]
+	for i := range batch {
+		pkts = append(pkts, batch[i].Packet)
+	}
 	bp := bodyPool.Get().(*[]byte)
 	body := (*bp)[:0]
 	contentType := "text/plain; charset=UTF-8"
@@ -196,10 +213,33 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Pack
 	default:
 		body = eioparser.AppendPayloadV3Text(body, pkts)
 	}
-	if keep != nil {
-		keep(body, contentType)
+	clear(pkts)
+	if cap(pkts) <= 256 {
+		*pp = pkts[:0]
+		packetsPool.Put(pp)
 	}
-	err := writePollBody(w, body, contentType)
+	// Each further form is appended behind the previous one in the same
+	// buffer; out is the one sent.
+	out := body
+	if head := s.poll.jsonp; head != nil {
+		contentType = "text/javascript; charset=UTF-8"
+		n := len(body)
+		body = appendJSONP(body, head, out)
+		out = body[n:]
+	}
+	encoding := ""
+	if cfg := &s.srv.cfg; !cfg.DisableHTTPCompression && len(out) >= cfg.HTTPCompressionThreshold {
+		if encoding = negotiateEncoding(r.Header.Get("Accept-Encoding")); encoding != "" {
+			n := len(body)
+			body = appendCompressed(body, encoding, out)
+			out = body[n:]
+		}
+	}
+	answer := polled{body: out, contentType: contentType, encoding: encoding}
+	if keep != nil {
+		keep(answer)
+	}
+	err := writePollBody(w, answer)
 	if cap(body) <= 64<<10 {
 		*bp = body[:0]
 		bodyPool.Put(bp)
@@ -207,14 +247,18 @@ func (s *Session) writePollResponse(w http.ResponseWriter, pkts []eioparser.Pack
 	return err
 }
 
-// writePollBody sends an encoded payload.
-func writePollBody(w http.ResponseWriter, body []byte, contentType string) error {
+// writePollBody sends a poll answer.
+func writePollBody(w http.ResponseWriter, answer polled) error {
+	out, contentType, encoding := answer.body, answer.contentType, answer.encoding
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if encoding != "" {
+		h.Set("Content-Encoding", encoding)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(body)
+	_, err := w.Write(out)
 	if err == nil {
 		err = http.NewResponseController(w).Flush()
 	}
@@ -268,8 +312,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
+	if s.poll.jsonp != nil {
+		// The payload is a form field, text whatever the content type.
+		body, err = decodeJSONPForm(body)
+		binary = false
+	}
 	var pkts []eioparser.Packet
 	switch {
+	case err != nil:
 	case binary:
 		pkts, err = eioparser.DecodePayloadV3Binary(body)
 	case !utf8.Valid(body):

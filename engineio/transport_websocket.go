@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 
 	"siogo/internal/eioparser"
@@ -26,6 +28,7 @@ import (
 // guarded by the session's mu.
 type wsTransport struct {
 	conn    net.Conn
+	deflate bool          // permessage-deflate was negotiated
 	writing bool          // a writer goroutine is running
 	wake    chan struct{} // wakes a lingering writer; capacity 1
 	wmu     sync.Mutex    // held while writing to conn
@@ -63,17 +66,27 @@ func (t *wsTransport) writeClose(code ws.StatusCode, reason string) {
 	ws.WriteFrame(t.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
 }
 
-// frameWriter is a pooled buffered writer with room for a frame header, so
-// writing a batch allocates nothing.
+// frameWriter is a pooled buffered writer with room for a frame header and
+// for a message compressed for one connection, so writing a batch allocates
+// nothing.
 type frameWriter struct {
 	bw  *bufio.Writer
 	hdr [ws.MaxHeaderSize]byte
+	typ [1]byte
+	z   []byte
 }
 
 var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWriterSize(nil, 16<<10)} }}
 
-func upgradeWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
-	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+// upgradeWebSocket completes the WebSocket handshake, agreeing on
+// permessage-deflate when offerDeflate is set and the client offers it.
+func upgradeWebSocket(w http.ResponseWriter, r *http.Request, offerDeflate bool) (*wsTransport, error) {
+	var u ws.HTTPUpgrader
+	accepted := func() bool { return false }
+	if offerDeflate {
+		u.Negotiate, accepted = negotiateDeflate()
+	}
+	conn, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +96,9 @@ func upgradeWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, error) 
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		// The client sent frames right behind its handshake; keep the
 		// bytes already read.
-		return &bufferedConn{Conn: conn, r: rw.Reader}, nil
+		conn = &bufferedConn{Conn: conn, r: rw.Reader}
 	}
-	return conn, nil
+	return &wsTransport{conn: conn, deflate: accepted()}, nil
 }
 
 type bufferedConn struct {
@@ -96,24 +109,23 @@ type bufferedConn struct {
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // serveUpgrade handles a WebSocket request for an existing polling session:
-// the probe exchange, then the switch of transports.
+// the probe exchange, then the switch of transports. A session that already
+// has a WebSocket, probing or upgraded, or that has ended, answers a second
+// one as the reference does: the handshake succeeds, then that WebSocket is
+// closed at once, and the session carries on untouched.
 func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	busy := s.ws != nil || s.closed
 	s.mu.Unlock()
-	if busy {
-		writeError(w, codeBadRequest)
-		return
-	}
-	conn, err := upgradeWebSocket(w, r)
+	t, err := upgradeWebSocket(w, r, s.srv.cfg.PerMessageDeflate && !busy)
 	if err != nil {
 		return
 	}
-	t := &wsTransport{conn: conn}
+	conn := t.conn
 	s.mu.Lock()
 	if s.ws != nil || s.closed {
 		s.mu.Unlock()
-		conn.Close()
+		go closeExtraWebSocket(conn)
 		return
 	}
 	s.upgrading = true
@@ -132,7 +144,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	timer := time.AfterFunc(s.srv.cfg.UpgradeTimeout, abort)
 	defer timer.Stop()
 
-	rd := newMessageReader(conn, s.srv.cfg.MaxPayload, t)
+	rd := newMessageReader(conn, s.srv.cfg.MaxPayload, t, t.deflate)
 	for {
 		op, data, err := rd.next()
 		if err != nil || op != ws.OpText {
@@ -149,7 +161,8 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			// Answered directly, in one write: the writer is not on this
 			// connection yet.
 			var pong bytes.Buffer
-			writeFrames(&pong, make([]byte, ws.MaxHeaderSize), s.protocol, []eioparser.Packet{{Type: eioparser.PacketPong, Data: p.Data}})
+			var fw frameWriter
+			fw.writeFrames(&pong, s.protocol, 0, []outPacket{{Packet: eioparser.Packet{Type: eioparser.PacketPong, Data: p.Data}}})
 			if _, err := t.Write(pong.Bytes()); err != nil {
 				abort()
 				return
@@ -184,16 +197,39 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// closeExtraWebSocket ends a WebSocket that a session does not take: a
+// close frame without a status, as the reference sends, then a short wait
+// for the client's close frame so that the client reads a clean close.
+func closeExtraWebSocket(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(extraWebSocketLinger))
+	if err := ws.WriteFrame(conn, ws.NewCloseFrame(nil)); err != nil {
+		return
+	}
+	for {
+		h, err := ws.ReadHeader(conn)
+		if err != nil || h.OpCode == ws.OpClose {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, conn, h.Length); err != nil {
+			return
+		}
+	}
+}
+
+// extraWebSocketLinger bounds the closing handshake of a WebSocket that a
+// session does not take.
+const extraWebSocketLinger = 2 * time.Second
+
 // runWebSocket serves a session that was opened over WebSocket.
-func (s *Session) runWebSocket(conn net.Conn) {
-	t := &wsTransport{conn: conn}
+func (s *Session) runWebSocket(t *wsTransport) {
 	s.mu.Lock()
 	s.ws = t
 	if len(s.queue) > 0 || s.closed {
 		t.kickLocked(s)
 	}
 	s.mu.Unlock()
-	go s.readLoop(t, newMessageReader(conn, s.srv.cfg.MaxPayload, t))
+	go s.readLoop(t, newMessageReader(t.conn, s.srv.cfg.MaxPayload, t, t.deflate))
 }
 
 // readLoop reads packets until the connection fails or the session ends.
@@ -309,16 +345,23 @@ func (s *Session) writeLoop(t *wsTransport) {
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 
+		deflateFrom := 0
+		if t.deflate {
+			deflateFrom = s.srv.cfg.PerMessageDeflateThreshold
+		}
 		fw := writerPool.Get().(*frameWriter)
 		fw.bw.Reset(t.conn)
 		t.wmu.Lock()
 		t.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		err := writeFrames(fw.bw, fw.hdr[:], s.protocol, batch)
+		err := fw.writeFrames(fw.bw, s.protocol, deflateFrom, batch)
 		if err == nil {
 			err = fw.bw.Flush()
 		}
 		t.wmu.Unlock()
 		fw.bw.Reset(nil)
+		if cap(fw.z) > 64<<10 {
+			fw.z = nil // one large message's buffer is not worth keeping
+		}
 		writerPool.Put(fw)
 		s.releaseBatch(batch)
 		if err != nil {
@@ -335,22 +378,42 @@ func (s *Session) writeLoop(t *wsTransport) {
 
 // writeFrames writes each packet as one WebSocket frame: text packets as
 // "<type><data>", binary messages as raw bytes (EIO4) or with a leading
-// type byte (EIO3). hdr is scratch space of ws.MaxHeaderSize bytes.
-func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []eioparser.Packet) error {
-	for _, p := range pkts {
-		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(p.Data)) + 1}
+// type byte (EIO3). With deflateFrom > 0, payloads of at least that many
+// bytes are compressed (RSV1 set), unless that would not make them smaller:
+// a broadcast's message through its shared frame, any other in fw's buffer.
+func (fw *frameWriter) writeFrames(w io.Writer, protocol int, deflateFrom int, pkts []outPacket) error {
+	hdr := fw.hdr[:]
+	for i := range pkts {
+		p := &pkts[i]
+		h := ws.Header{Fin: true, OpCode: ws.OpText}
 		typ := '0' + byte(p.Type)
+		typed := true
 		if p.Binary {
 			h.OpCode = ws.OpBinary
 			typ = byte(p.Type)
-			if protocol == 4 {
-				h.Length--
+			typed = protocol == 3
+		}
+		h.Length = int64(len(p.Data))
+		if typed {
+			h.Length++
+		}
+		if deflateFrom > 0 && h.Length >= int64(deflateFrom) {
+			if z := fw.deflated(p, typed, typ); z != nil {
+				h.Rsv = ws.Rsv(true, false, false)
+				h.Length = int64(len(z))
+				if err := ws.WriteHeaderBuffer(w, h, hdr); err != nil {
+					return err
+				}
+				if _, err := w.Write(z); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		if err := ws.WriteHeaderBuffer(w, h, hdr); err != nil {
 			return err
 		}
-		if !p.Binary || protocol == 3 {
+		if typed {
 			// The header is in w already; its buffer carries the type.
 			hdr[0] = typ
 			if _, err := w.Write(hdr[:1]); err != nil {
@@ -364,24 +427,67 @@ func writeFrames(w io.Writer, hdr []byte, protocol int, pkts []eioparser.Packet)
 	return nil
 }
 
+// deflated returns p's payload compressed, or nil when that does not make
+// it smaller.
+func (fw *frameWriter) deflated(p *outPacket, typed bool, typ byte) []byte {
+	var prefix []byte
+	variant := 0
+	if typed {
+		fw.typ[0] = typ
+		prefix = fw.typ[:]
+		if p.Binary {
+			// Engine.IO 3's binary frame: the type byte, then the data.
+			variant = 1
+		}
+	}
+	if p.shared != nil {
+		var z []byte
+		z, fw.z = p.shared.get(variant, prefix, p.Data, fw.z)
+		return z
+	}
+	fw.z = deflatePayload(fw.z[:0], prefix, p.Data)
+	if len(fw.z) >= len(prefix)+len(p.Data) {
+		return nil
+	}
+	return fw.z
+}
+
 // messageReader reads whole messages from a client's connection with
 // gobwas/ws's wsutil.Reader, which reassembles fragments, checks frame
 // headers, the message size and UTF-8, and hands control frames to a
 // wsutil.ControlHandler that answers them through the transport. It keeps no
-// buffer between messages.
+// buffer between messages. With permessage-deflate, a compressed message is
+// inflated through a pooled decompressor, and text is checked for UTF-8
+// once whole, since the frames carry compressed bytes.
 type messageReader struct {
-	rd  wsutil.Reader
-	ctl wsutil.ControlHandler
+	rd      wsutil.Reader
+	ctl     wsutil.ControlHandler
+	max     int64
+	deflate *wsflate.MessageState // nil without permessage-deflate
 }
 
-func newMessageReader(conn net.Conn, max int64, reply io.Writer) *messageReader {
-	m := &messageReader{}
-	m.rd = wsutil.Reader{Source: conn, State: ws.StateServerSide, CheckUTF8: true, MaxMessageSize: max}
+func newMessageReader(conn net.Conn, max int64, reply io.Writer, deflate bool) *messageReader {
+	m := &messageReader{max: max}
+	m.rd = wsutil.Reader{Source: conn, State: ws.StateServerSide, CheckUTF8: !deflate, MaxMessageSize: max}
+	if deflate {
+		m.deflate = new(wsflate.MessageState)
+		m.rd.State |= ws.StateExtended
+		// RSV1 is the extension's; the other two must stay clear.
+		m.rd.Extensions = []wsutil.RecvExtension{m.deflate, wsutil.RecvExtensionFunc(noOtherRsv)}
+	}
 	m.ctl = wsutil.ControlHandler{Src: &m.rd, Dst: reply, State: ws.StateServerSide, DisableSrcCiphering: true}
 	m.rd.OnIntermediate = func(h ws.Header, body io.Reader) error {
 		return wsutil.ControlHandler{Src: body, Dst: reply, State: ws.StateServerSide, DisableSrcCiphering: true}.Handle(h)
 	}
 	return m
+}
+
+// noOtherRsv refuses a frame with a reserved bit no extension claimed.
+func noOtherRsv(h ws.Header) (ws.Header, error) {
+	if h.Rsv != 0 {
+		return h, ws.ErrProtocolNonZeroRsv
+	}
+	return h, nil
 }
 
 // next returns the next text or binary message.
@@ -397,21 +503,20 @@ func (m *messageReader) next() (ws.OpCode, []byte, error) {
 			}
 			continue
 		}
-		// The first frame's length is the whole message unless it is
-		// fragmented; Read goes on through continuation frames.
-		buf := make([]byte, 0, h.Length)
-		for {
-			if len(buf) == cap(buf) {
-				buf = append(buf, 0)[:len(buf)]
-			}
-			n, err := m.rd.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if err == io.EOF {
-				return h.OpCode, buf, nil
-			}
-			if err != nil {
-				return 0, nil, err
-			}
+		var buf []byte
+		if m.deflate != nil && m.deflate.IsCompressed() {
+			buf, err = inflateMessage(nil, &m.rd, m.max)
+		} else {
+			// The first frame's length is the whole message unless it
+			// is fragmented; Read goes on through continuation frames.
+			buf, err = appendAll(make([]byte, 0, h.Length), &m.rd, m.max)
 		}
+		if err != nil {
+			return 0, nil, err
+		}
+		if m.deflate != nil && h.OpCode == ws.OpText && !utf8.Valid(buf) {
+			return 0, nil, wsutil.ErrInvalidUTF8
+		}
+		return h.OpCode, buf, nil
 	}
 }

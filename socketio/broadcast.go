@@ -51,7 +51,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		return err
 	}
 	bc := &Broadcast{Namespace: b.nsp.name, Data: data, Attachments: attachments, Opts: b.opts}
-	bc.frames = bc.packet().Frames()
+	bc.frames = b.nsp.srv.broadcastFrames(bc)
 	srv := b.nsp.srv
 	if b.opts.Local {
 		b.nsp.deliver(bc, "")
@@ -90,13 +90,21 @@ func (bc *Broadcast) packet() *packet {
 	return &packet{Type: packetEvent, Namespace: bc.Namespace, Data: bc.Data, Attachments: bc.Attachments}
 }
 
+// broadcastFrames encodes a broadcast once for all its recipients, and
+// readies the frames to be compressed once for all of them too.
+func (s *Server) broadcastFrames(bc *Broadcast) []engineio.Message {
+	frames := bc.packet().Frames()
+	s.engine.PrepareBroadcast(frames)
+	return frames
+}
+
 // deliver queues a broadcast on every selected local socket. The packet is
 // encoded once and the same frames go to every recipient; recoverable
 // sockets get a second encoding, made once too, that carries the offset.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	frames := b.frames
 	if frames == nil {
-		frames = b.packet().Frames()
+		frames = n.srv.broadcastFrames(b)
 	}
 	var offsetFrames []engineio.Message
 	n.fanout.Lock()
@@ -106,6 +114,7 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 		if offset != "" && s.pid != "" {
 			if offsetFrames == nil {
 				offsetFrames = withOffset(b.Data, b.Attachments, n.name, offset)
+				n.srv.engine.PrepareBroadcast(offsetFrames)
 			}
 			f = offsetFrames
 		}

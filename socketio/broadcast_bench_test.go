@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 
 	"siogo/engineio"
@@ -27,17 +29,28 @@ type countingClient struct {
 	n    atomic.Int64
 }
 
-func dialClient(tb testing.TB, url string) *countingClient {
+// joinedClient opens a WebSocket session and joins "/", offering
+// permessage-deflate when deflate is set; it returns the connection and
+// its reader.
+func joinedClient(tb testing.TB, url string, deflate bool) (net.Conn, io.Reader) {
 	tb.Helper()
-	conn, br, _, err := ws.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket")
+	var d ws.Dialer
+	if deflate {
+		d.Extensions = []httphead.Option{wsflate.DefaultParameters.Option()}
+	}
+	conn, br, hs, err := d.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if deflate != (len(hs.Extensions) > 0) {
+		tb.Fatalf("permessage-deflate offered %v, agreed on %v", deflate, hs.Extensions)
 	}
 	var r io.Reader = conn
 	if br != nil {
 		r = io.MultiReader(br, conn)
 	}
-	// Open packet, then join "/".
+	// Open packet, then join "/". The replies are short enough to go
+	// uncompressed.
 	if _, _, err := wsutil.ReadServerData(rwPair{r, conn}); err != nil {
 		tb.Fatal(err)
 	}
@@ -47,6 +60,12 @@ func dialClient(tb testing.TB, url string) *countingClient {
 	if msg, _, err := wsutil.ReadServerData(rwPair{r, conn}); err != nil || !strings.HasPrefix(string(msg), "40{") {
 		tb.Fatalf("connect reply %q, %v", msg, err)
 	}
+	return conn, r
+}
+
+func dialClient(tb testing.TB, url string, deflate bool) *countingClient {
+	tb.Helper()
+	conn, r := joinedClient(tb, url, deflate)
 	c := &countingClient{conn: conn}
 	go func() {
 		buf := make([]byte, 32<<10)
@@ -72,15 +91,33 @@ type rwPair struct {
 // bytes arriving at each client. allocs/op stays flat as recipients grow:
 // nothing is allocated per recipient.
 func BenchmarkBroadcast(b *testing.B) {
+	benchmarkBroadcast(b, false)
+}
+
+// BenchmarkBroadcastDeflate is BenchmarkBroadcast with permessage-deflate
+// agreed by every client and a line long enough to be compressed. Each
+// broadcast is compressed once for all recipients, so allocs/op stays flat
+// here too.
+func BenchmarkBroadcastDeflate(b *testing.B) {
+	benchmarkBroadcast(b, true)
+}
+
+func benchmarkBroadcast(b *testing.B, deflate bool) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			srv := NewServer(Options{Engine: engineio.Config{MaxQueuedPackets: 1 << 20}})
+			// The clients never answer pings: the heartbeat is set beyond
+			// any run, or a long one would lose them and wait forever.
+			srv := NewServer(Options{Engine: engineio.Config{
+				MaxQueuedPackets:  1 << 20,
+				PerMessageDeflate: deflate,
+				PingInterval:      time.Hour,
+			}})
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
 			defer srv.Close(context.Background())
 			clients := make([]*countingClient, n)
 			for i := range clients {
-				clients[i] = dialClient(b, ts.URL)
+				clients[i] = dialClient(b, ts.URL, deflate)
 			}
 			nsp := srv.Of("/")
 			for nsp.Len() < n {
@@ -90,11 +127,20 @@ func BenchmarkBroadcast(b *testing.B) {
 				ClientID int    `json:"clientID"`
 				Message  string `json:"message"`
 			}{7, "hello, everyone"}
-			frame, _, _ := encodeEvent("clientReceiver", []any{line})
-			frameLen := int64(len(frame) + 1 + 2) // type digit, short header
+			if deflate {
+				line.Message = strings.Repeat("안녕하세요, everyone! ", 60)
+			}
+			// Boxed once: the benchmark itself allocates nothing per emit.
+			var arg any = line
 			base := make([]int64, n)
 			for i, c := range clients {
 				base[i] = c.n.Load()
+			}
+			// One more client reads a broadcast frame whole, to learn its
+			// length on the wire, then leaves.
+			frameLen := broadcastFrameLen(b, ts.URL, deflate, func() { nsp.Emit("clientReceiver", arg) })
+			for nsp.Len() > n {
+				time.Sleep(time.Millisecond)
 			}
 
 			// Wait for every byte at every client, from this goroutine so
@@ -111,9 +157,9 @@ func BenchmarkBroadcast(b *testing.B) {
 			const window = 32
 			// Warm up: writers start and queues grow to a window's size.
 			for range 2 * window {
-				nsp.Emit("clientReceiver", line)
+				nsp.Emit("clientReceiver", arg)
 			}
-			warm := int64(2 * window)
+			warm := int64(2*window + 1) // and the sizing broadcast
 			for i, c := range clients {
 				for c.n.Load()-base[i] < warm*frameLen {
 					time.Sleep(50 * time.Microsecond)
@@ -123,7 +169,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				nsp.Emit("clientReceiver", line)
+				nsp.Emit("clientReceiver", arg)
 				if (i+1)%window == 0 {
 					waitDelivered(i + 1)
 				}
@@ -136,6 +182,24 @@ func BenchmarkBroadcast(b *testing.B) {
 			}
 		})
 	}
+}
+
+// broadcastFrameLen connects one more client, runs emit, and returns the
+// length in bytes of the frame the client receives, header included. The
+// client then disconnects.
+func broadcastFrameLen(tb testing.TB, url string, deflate bool, emit func()) int64 {
+	tb.Helper()
+	conn, r := joinedClient(tb, url, deflate)
+	defer conn.Close()
+	emit()
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if rsv1 := h.Rsv&0x4 != 0; rsv1 != deflate {
+		tb.Fatalf("broadcast frame RSV1 %v with permessage-deflate %v", rsv1, deflate)
+	}
+	return int64(ws.HeaderSize(h)) + h.Length
 }
 
 func BenchmarkEncodeEvent(b *testing.B) {

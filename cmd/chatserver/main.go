@@ -31,6 +31,7 @@ func main() {
 type options struct {
 	addr         string
 	static       string
+	clientBundle string
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 	maxPayload   int64
@@ -41,6 +42,11 @@ type options struct {
 	broker       string
 	nodeID       string
 	advertise    string
+
+	httpCompression            bool
+	httpCompressionThreshold   int
+	perMessageDeflate          bool
+	perMessageDeflateThreshold int
 
 	maxConnections    int
 	handshakeRate     float64
@@ -68,6 +74,11 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", ":3000", "listen address (CHAT_ADDR)")
 	fs.StringVar(&o.static, "static", "", "serve the page from this directory instead of the embedded one; / gives chatClient.html or index.html (CHAT_STATIC)")
+	fs.StringVar(&o.clientBundle, "client-bundle", "", "serve /socket.io/socket.io.js and the other client files from this directory, e.g. node_modules/socket.io-client/dist, instead of the copy embedded by make bundle (CHAT_CLIENT_BUNDLE)")
+	fs.BoolVar(&o.httpCompression, "http-compression", true, "gzip or deflate polling responses, as Accept-Encoding asks (CHAT_HTTP_COMPRESSION)")
+	fs.IntVar(&o.httpCompressionThreshold, "http-compression-threshold", 1024, "smallest polling response compressed, in bytes (CHAT_HTTP_COMPRESSION_THRESHOLD)")
+	fs.BoolVar(&o.perMessageDeflate, "per-message-deflate", false, "offer WebSocket clients permessage-deflate, without context takeover (CHAT_PER_MESSAGE_DEFLATE)")
+	fs.IntVar(&o.perMessageDeflateThreshold, "per-message-deflate-threshold", 1024, "with -per-message-deflate: smallest WebSocket message compressed, in bytes (CHAT_PER_MESSAGE_DEFLATE_THRESHOLD)")
 	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval (CHAT_PING_INTERVAL)")
 	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout (CHAT_PING_TIMEOUT)")
 	fs.Int64Var(&o.maxPayload, "max-payload", 1e6, "largest polling body or WebSocket message in bytes (CHAT_MAX_PAYLOAD)")
@@ -100,8 +111,10 @@ func run(args []string) error {
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
 		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "shutdown-timeout": "CHAT_SHUTDOWN_TIMEOUT", "redis": "REDIS_URL",
-		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE", "broker": "CHAT_BROKER",
+		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE", "broker": "CHAT_BROKER", "client-bundle": "CHAT_CLIENT_BUNDLE",
 		"recovery-window": "CHAT_RECOVERY_WINDOW", "recovery-skip-middlewares": "CHAT_RECOVERY_SKIP_MIDDLEWARES",
+		"http-compression": "CHAT_HTTP_COMPRESSION", "http-compression-threshold": "CHAT_HTTP_COMPRESSION_THRESHOLD",
+		"per-message-deflate": "CHAT_PER_MESSAGE_DEFLATE", "per-message-deflate-threshold": "CHAT_PER_MESSAGE_DEFLATE_THRESHOLD",
 	}); err != nil {
 		return err
 	}
@@ -133,13 +146,17 @@ func run(args []string) error {
 	if len(transports) == 0 {
 		return fmt.Errorf("-transports: at least one transport is needed")
 	}
+	if o.httpCompressionThreshold < 1 || o.perMessageDeflateThreshold < 1 {
+		return fmt.Errorf("-http-compression-threshold and -per-message-deflate-threshold must be at least 1")
+	}
 	srv, err := server.New(server.Config{
-		StaticDir: o.static,
-		RedisURL:  o.redis,
-		Broker:    o.broker,
-		NodeID:    o.nodeID,
-		Advertise: o.advertise,
-		Logger:    log,
+		StaticDir:       o.static,
+		ClientBundleDir: o.clientBundle,
+		RedisURL:        o.redis,
+		Broker:          o.broker,
+		NodeID:          o.nodeID,
+		Advertise:       o.advertise,
+		Logger:          log,
 		Limits: server.Limits{
 			MaxConnections:      o.maxConnections,
 			HandshakesPerSecond: o.handshakeRate,
@@ -162,6 +179,11 @@ func run(args []string) error {
 				AllowedOrigins:      splitList(o.corsOrigin),
 				MaxPacketsPerSecond: o.packetRate,
 				MaxQueuedPackets:    o.maxQueue,
+
+				DisableHTTPCompression:     !o.httpCompression,
+				HTTPCompressionThreshold:   o.httpCompressionThreshold,
+				PerMessageDeflate:          o.perMessageDeflate,
+				PerMessageDeflateThreshold: o.perMessageDeflateThreshold,
 			},
 		},
 	})

@@ -1,8 +1,10 @@
 // Command conformance is the reference server for protocol conformance
 // tests. /engine.io/ is a raw Engine.IO echo server (revisions 3 and 4);
 // /socket.io/ is a Socket.IO server with the namespaces "/" and "/custom".
-// It uses short heartbeats (pingInterval 300ms, pingTimeout 200ms) and a
-// connectTimeout of 1000ms so that tests of those paths are quick.
+// It uses short heartbeats (pingInterval 300ms, pingTimeout 200ms, which
+// -ping-interval and -ping-timeout change for clients too slow for them,
+// such as JSONP polling) and a connectTimeout of 1000ms so that tests of
+// those paths are quick.
 package main
 
 import (
@@ -25,33 +27,32 @@ import (
 func main() {
 	addr := flag.String("addr", "localhost:3000", "listen address")
 	debug := flag.Bool("debug", false, "log every session at debug level")
+	pingInterval := flag.Duration("ping-interval", 300*time.Millisecond, "Engine.IO heartbeat interval")
+	pingTimeout := flag.Duration("ping-timeout", 200*time.Millisecond, "Engine.IO heartbeat timeout")
 	flag.Parse()
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(*addr, log); err != nil {
+	cfg := engineio.Config{
+		PingInterval: *pingInterval,
+		PingTimeout:  *pingTimeout,
+		MaxPayload:   1000000,
+		Logger:       log,
+	}
+	if err := run(*addr, cfg, log); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}
 }
 
-func engineConfig(log *slog.Logger) engineio.Config {
-	return engineio.Config{
-		PingInterval: 300 * time.Millisecond,
-		PingTimeout:  200 * time.Millisecond,
-		MaxPayload:   1000000,
-		Logger:       log,
-	}
-}
-
-func run(addr string, log *slog.Logger) error {
+func run(addr string, cfg engineio.Config, log *slog.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("/engine.io/", engineio.NewServer(engineConfig(log), func(s *engineio.Session) engineio.Handler {
+	mux.Handle("/engine.io/", engineio.NewServer(cfg, func(s *engineio.Session) engineio.Handler {
 		return &echo{s: s}
 	}))
-	mux.Handle("/socket.io/", newSocketServer(log))
+	mux.Handle("/socket.io/", newSocketServer(cfg, log))
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -81,9 +82,9 @@ func (e *echo) OnMessage(data []byte, binary bool) {
 
 func (e *echo) OnClose(string) {}
 
-func newSocketServer(log *slog.Logger) *socketio.Server {
+func newSocketServer(cfg engineio.Config, log *slog.Logger) *socketio.Server {
 	io := socketio.NewServer(socketio.Options{
-		Engine:         engineConfig(log),
+		Engine:         cfg,
 		ConnectTimeout: 1000 * time.Millisecond,
 		Logger:         log,
 	})

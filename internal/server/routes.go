@@ -26,7 +26,7 @@ func (s *Server) routes(page http.Handler) http.Handler {
 			return
 		}
 		if clientbundle.Handle(rest) {
-			clientbundle.ServeFile(w, r, rest)
+			s.bundle.ServeFile(w, r, rest)
 			return
 		}
 		http.NotFound(w, r)
@@ -41,18 +41,29 @@ func (s *Server) routes(page http.Handler) http.Handler {
 	return mux
 }
 
-// serveReady answers whether the node can serve the whole cluster: with
-// Redis configured, subscribed and answering.
+// serveReady answers whether the node can serve its users: it has the
+// client bundle that the chat page loads from it, and with Redis
+// configured, Redis is subscribed and answering. Each missing part is one
+// "not ready: ..." line of a 503.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var problems []string
+	if msg := s.bundle.Missing(); msg != "" {
+		problems = append(problems, msg)
+	}
 	if s.redis != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.redis.ready(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %v\n", err)
-			return
+			problems = append(problems, err.Error())
 		}
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintf(w, "not ready: %s\n", p)
+		}
+		return
 	}
 	w.Write([]byte("ready\n"))
 }

@@ -19,6 +19,10 @@ import (
 type Config struct {
 	// StaticDir is the page directory; empty serves the embedded page.
 	StaticDir string
+	// ClientBundleDir serves the socket.io client bundle from a directory
+	// (e.g. node_modules/socket.io-client/dist) instead of the copy
+	// embedded at build time.
+	ClientBundleDir string
 	// Socket configures the Socket.IO and Engine.IO layers.
 	Socket socketio.Options
 	// Counter hands out clientIDs (default: in memory, or from Redis when
@@ -83,6 +87,7 @@ type Server struct {
 	log     *slog.Logger
 	io      *socketio.Server
 	redis   *redisParts // nil on a single node
+	bundle  *clientbundle.Bundle
 	handler http.Handler
 }
 
@@ -95,8 +100,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !clientbundle.Available() {
-		s.log.Warn(clientbundle.MissingMessage)
+	if s.bundle, err = clientbundle.Open(cfg.ClientBundleDir); err != nil {
+		return nil, err
+	}
+	if msg := s.bundle.Missing(); msg != "" {
+		s.log.Warn(msg)
 	}
 	if cfg.RedisURL != "" {
 		if s.redis, err = newRedisParts(&s.cfg); err != nil {
