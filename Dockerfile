@@ -3,7 +3,8 @@
 # docker-compose.yml builds it for the multi-instance demo.
 
 # 1. The socket.io client bundle that the server embeds and serves at
-#    /socket.io/socket.io.js, from the pinned npm package.
+#    /socket.io/socket.io.js, and the Admin UI dashboard it serves at /admin/
+#    with -admin, from the pinned npm packages.
 FROM node:20-alpine AS bundle
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -12,6 +13,8 @@ RUN mkdir /bundle && cp node_modules/socket.io-client/dist/socket.io.js \
         node_modules/socket.io-client/dist/socket.io.js.map \
         node_modules/socket.io-client/dist/socket.io.min.js \
         node_modules/socket.io-client/dist/socket.io.min.js.map /bundle/
+COPY scripts/adminui.sh scripts/
+RUN scripts/adminui.sh /adminui
 
 # 2. A static binary: no C library needed in the final image.
 FROM golang:1.26-alpine AS build
@@ -20,6 +23,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 COPY --from=bundle /bundle/ internal/clientbundle/dist/
+COPY --from=bundle /adminui/ internal/adminui/dist/ui/
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/chatserver ./cmd/chatserver
 
 # 3. A small image running as an unprivileged user. Alpine rather than an

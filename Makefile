@@ -5,6 +5,7 @@ GO        ?= go
 BUNDLE    := internal/clientbundle/dist
 CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
+ADMINUI   := internal/adminui/dist/ui
 
 .PHONY: run test setup deps bundle vet build clean cluster bench fuzz soak
 
@@ -30,9 +31,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 # The socket.io client bundle served at /socket.io/socket.io.js, embedded
-# into the binary from $(BUNDLE).
+# into the binary from $(BUNDLE), and the Admin UI dashboard served at
+# /admin/ with -admin, embedded from $(ADMINUI).
 bundle: node_modules/.package-lock.json
 	@for f in $(BUNDLE_FILES); do cp $(CLIENTDIR)/$$f $(BUNDLE)/$$f; done
+	@scripts/adminui.sh $(ADMINUI)
 
 vet:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
@@ -78,4 +81,4 @@ soak: bundle
 	scripts/soak.sh $(ARGS)
 
 clean:
-	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES))
+	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES)) $(ADMINUI)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -145,6 +146,16 @@ type Handler interface {
 	OnClose(reason string)
 }
 
+// An UpgradeHandler is a Handler that is also told when its session has
+// moved from long-polling to WebSocket, as the "upgrade" event of a
+// Node.js engine.io socket.
+type UpgradeHandler interface {
+	Handler
+	// OnUpgrade is called once the upgrade is complete: Session.Transport
+	// then returns "websocket".
+	OnUpgrade()
+}
+
 // Server is an Engine.IO server. It is an http.Handler to be mounted at the
 // Engine.IO path (e.g. "/socket.io/").
 type Server struct {
@@ -155,6 +166,8 @@ type Server struct {
 	sessions map[string]*Session
 	closing  bool
 	drained  chan struct{} // closed once closing and no session is left
+
+	polling atomic.Int64 // open sessions on long-polling
 }
 
 // NewServer returns a server that calls onConnect for every new session,
@@ -407,6 +420,10 @@ func (s *Server) SessionCount() int {
 	defer s.mu.RUnlock()
 	return len(s.sessions)
 }
+
+// PollingCount returns the number of open sessions whose transport is
+// long-polling: those that have not upgraded to WebSocket.
+func (s *Server) PollingCount() int { return int(s.polling.Load()) }
 
 func (s *Server) remove(sess *Session) {
 	s.mu.Lock()

@@ -67,6 +67,7 @@ type Session struct {
 	closed    bool
 	reason    string
 	upgrading bool         // a WebSocket has probed; polls return at once
+	polling   bool         // counted in Server.PollingCount
 	poll      pollState    // the polling transport
 	ws        *wsTransport // the WebSocket transport, once one is open
 
@@ -119,6 +120,12 @@ func (s *Session) transportLocked() string {
 func (s *Session) start(transport string) {
 	if obs := s.srv.cfg.Observer; obs != nil {
 		obs.SessionOpened(transport, s.protocol)
+	}
+	if transport == TransportPolling {
+		s.mu.Lock()
+		s.polling = true
+		s.mu.Unlock()
+		s.srv.polling.Add(1)
 	}
 	h := s.srv.onConnect(s)
 	cfg := &s.srv.cfg
@@ -293,6 +300,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	}
 	transport := s.transportLocked()
 	h := s.handler
+	s.leavePollingLocked()
 	lingering := false
 	if s.ws != nil && !s.upgrading {
 		if mode == closeFlush {
@@ -330,6 +338,15 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	}
 	if h != nil {
 		h.OnClose(reason)
+	}
+}
+
+// leavePollingLocked takes the session out of the server's polling count,
+// once: it has upgraded or ended.
+func (s *Session) leavePollingLocked() {
+	if s.polling {
+		s.polling = false
+		s.srv.polling.Add(-1)
 	}
 }
 

@@ -180,13 +180,18 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.upgrading = false
+			s.leavePollingLocked()
 			s.poll.wakeLocked()
 			if len(s.queue) > 0 {
 				t.kickLocked(s)
 			}
+			h := s.handler
 			s.mu.Unlock()
 			if obs := s.srv.cfg.Observer; obs != nil {
 				obs.SessionUpgraded(s.protocol)
+			}
+			if u, ok := h.(UpgradeHandler); ok {
+				u.OnUpgrade()
 			}
 			go s.readLoop(t, rd)
 			return

@@ -41,6 +41,7 @@ const (
 
 // balancedCluster is redis-server, chat nodes n1..nN, and nginx.
 type balancedCluster struct {
+	redis *testutil.Redis
 	nodes []*testutil.Server
 	ids   []string
 	args  [][]string // each node's flags but -addr
@@ -50,7 +51,7 @@ type balancedCluster struct {
 func startBalancedCluster(t *testing.T, count int, args ...string) *balancedCluster {
 	t.Helper()
 	r := testutil.StartRedis(t)
-	c := &balancedCluster{}
+	c := &balancedCluster{redis: r}
 	var addrs []string
 	for i := range count {
 		id := fmt.Sprintf("n%d", i+1)
@@ -113,6 +114,7 @@ type lbEvent struct {
 	Ev        string `json:"ev"`
 	Client    int    `json:"client"`
 	SID       string `json:"sid"`
+	ID        string `json:"id"`
 	Transport string `json:"transport"`
 	Reason    string `json:"reason"`
 	Error     string `json:"error"`
@@ -128,6 +130,7 @@ type lbEvent struct {
 type lbClient struct {
 	spec        string
 	sids        []string // one per connection
+	ids         []string // the socket id of each connection
 	disconnects []string
 	upgrades    int
 	received    map[string]int   // chat line -> times
@@ -215,6 +218,7 @@ func (l *lbClients) record(ev lbEvent) {
 		case "connect":
 			c.sids = append(c.sids, ev.SID)
 			c.recovered = append(c.recovered, ev.Recovered)
+			c.ids = append(c.ids, ev.ID)
 		case "upgrade":
 			c.upgrades++
 		case "disconnect":
@@ -288,6 +292,7 @@ func (l *lbClients) snapshot() []lbClient {
 		out[i] = lbClient{
 			spec:        c.spec,
 			sids:        slices.Clone(c.sids),
+			ids:         slices.Clone(c.ids),
 			disconnects: slices.Clone(c.disconnects),
 			upgrades:    c.upgrades,
 			received:    cloneMap(c.received),

@@ -62,11 +62,15 @@ type Streams struct {
 	closing  bool
 	writerUp bool
 
-	// Delivery to this node's sockets, one at a time: own broadcasts come
-	// back from the reader, or from the writer while Redis is away.
+	// Delivery of own broadcasts to this node's sockets, in order: they
+	// come back from the reader, or from a publisher while Redis is away.
+	// No lock is held while the handler runs, since what it runs may
+	// publish in turn.
 	dmu          sync.Mutex
 	pending      map[uint64]*socketio.Broadcast // own, not yet delivered
 	ownDelivered uint64
+	ready        []ownDelivery     // own, to hand to the sockets next
+	delivering   bool              // a goroutine is handing ready over
 	lastSeq      map[string]uint64 // highest seq delivered, by node uid
 	readerUp     bool
 
@@ -261,7 +265,6 @@ func (b *Streams) isReaderUp() bool {
 // clients must not wait for it.
 func (b *Streams) deliverPending() {
 	b.dmu.Lock()
-	defer b.dmu.Unlock()
 	for len(b.pending) > 0 {
 		next := b.ownDelivered + 1
 		bc, ok := b.pending[next]
@@ -270,8 +273,39 @@ func (b *Streams) deliverPending() {
 			continue // not a broadcast, or dropped
 		}
 		delete(b.pending, next)
-		b.h.HandleBroadcast(bc, "")
+		b.ready = append(b.ready, ownDelivery{bc, ""})
 	}
+	b.deliverReadyLocked()
+}
+
+// ownDelivery is an own broadcast on its way to this node's sockets, with
+// its stream entry's id ("" when it never reached the stream).
+type ownDelivery struct {
+	bc *socketio.Broadcast
+	id string
+}
+
+// deliverReadyLocked hands the ready broadcasts to the sockets, in order,
+// and unlocks b.dmu. One goroutine does this at a time: a caller that
+// finds another at work leaves its broadcasts to it and returns, so a
+// handler that publishes does not wait for itself.
+func (b *Streams) deliverReadyLocked() {
+	if b.delivering {
+		b.dmu.Unlock()
+		return
+	}
+	b.delivering = true
+	for len(b.ready) > 0 {
+		batch := b.ready
+		b.ready = nil
+		b.dmu.Unlock()
+		for _, d := range batch {
+			b.h.HandleBroadcast(d.bc, d.id)
+		}
+		b.dmu.Lock()
+	}
+	b.delivering = false
+	b.dmu.Unlock()
 }
 
 // runWriter adds queued entries to the stream, pipelining what has piled
@@ -539,24 +573,27 @@ func (b *Streams) handleEntry(id string, fields []string) {
 		return
 	}
 	b.dmu.Lock()
-	defer b.dmu.Unlock()
 	if e.uid == b.uid {
 		if e.seq <= b.ownDelivered {
+			b.dmu.Unlock()
 			return // delivered while Redis was away, or read twice
 		}
 		b.ownDelivered = e.seq
 		if bc := b.pending[e.seq]; bc != nil {
 			delete(b.pending, e.seq)
-			b.h.HandleBroadcast(bc, id)
+			b.ready = append(b.ready, ownDelivery{bc, id})
 		}
+		b.deliverReadyLocked()
 		return
 	}
 	if e.seq > 0 {
 		if e.seq <= b.lastSeq[e.uid] {
+			b.dmu.Unlock()
 			return // added again after a Redis restart
 		}
 		b.lastSeq[e.uid] = e.seq
 	}
+	b.dmu.Unlock()
 	switch e.typ {
 	case msgBroadcast:
 		bc, err := e.broadcast()

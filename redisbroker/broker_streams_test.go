@@ -253,6 +253,29 @@ func TestStreamsRequestsBetweenNodes(t *testing.T) {
 	}
 }
 
+// TestStreamsHandlerPublishes: what a request runs on a node may
+// broadcast in turn, as a disconnect handler that says goodbye does, and
+// the node's reader goes on: the goodbye reaches the other node, and so
+// does what follows it.
+func TestStreamsHandlerPublishes(t *testing.T) {
+	_, nodes := startStreamsCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ca, _ := a.dial(t, "{}")
+	_, sb := b.dial(t, "{}")
+	sb.Join("leaving")
+	b.io.Of("/").OnDisconnect(func(s *socketio.Socket, reason string) {
+		b.io.Of("/").Emit("line", "goodbye from "+string(s.ID()))
+	})
+	a.io.Of("/").To("leaving").DisconnectSockets(false)
+	if l := ca.line(); l != "goodbye from "+string(sb.ID()) {
+		t.Fatalf("got %q, want the goodbye", l)
+	}
+	b.io.Of("/").Emit("line", "still here")
+	if l := ca.line(); l != "still here" {
+		t.Fatalf("got %q, want the next line", l)
+	}
+}
+
 // TestStreamsRecoveryOnAnotherNode: a socket whose connection to one node
 // was lost comes back on another with its id, rooms and data, and every
 // line it missed; its session was stored as soon as it connected.

@@ -101,15 +101,24 @@ func (s *Server) broadcastFrames(bc *Broadcast) []engineio.Message {
 // deliver queues a broadcast on every selected local socket. The packet is
 // encoded once and the same frames go to every recipient; recoverable
 // sockets get a second encoding, made once too, that carries the offset.
+// Outgoing listeners, if any, get the recipients once the lock is
+// released, in a list of their own.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	frames := b.frames
 	if frames == nil {
 		frames = n.srv.broadcastFrames(b)
 	}
+	hooks := n.hooks.anyOutgoing.load()
+	var watched *[]*Socket
 	var offsetFrames []engineio.Message
 	n.fanout.Lock()
-	n.targets = n.rooms.selectSockets(b.Opts, n, n.targets[:0])
-	for _, s := range n.targets {
+	to := n.targets[:0]
+	if hooks != nil {
+		watched = targetPool.Get().(*[]*Socket)
+		to = (*watched)[:0]
+	}
+	to = n.rooms.selectSockets(b.Opts, n, to)
+	for _, s := range to {
 		f := frames
 		if offset != "" && s.pid != "" {
 			if offsetFrames == nil {
@@ -123,10 +132,19 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 		}
 		s.client.conn.Send(f...)
 	}
-	count := len(n.targets)
-	clear(n.targets)
+	count := len(to)
+	if watched == nil {
+		clear(to)
+		n.targets = to
+	}
 	n.fanout.Unlock()
 	n.srv.opts.Observer.Broadcast(count)
+	if watched != nil {
+		notifyOutgoing(hooks, b.Data, b.Attachments, to)
+		clear(to)
+		*watched = to[:0]
+		targetPool.Put(watched)
+	}
 }
 
 // hold keeps a delivery for after the socket's restoration, unless that

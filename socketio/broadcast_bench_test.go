@@ -224,14 +224,27 @@ func BenchmarkDecodeText(b *testing.B) {
 // once, selecting the recipients and queueing the shared frames on each,
 // for long-polling sessions, whose queues are drained by their polls
 // outside the timed region. allocs/op is the same for 10 and 1000
-// recipients: the path allocates nothing per recipient.
+// recipients: the path allocates nothing per recipient, with or without an
+// outgoing listener (OnAnyOutgoing) counting the deliveries.
 func BenchmarkBroadcastEnqueue(b *testing.B) {
-	for _, n := range []int{10, 1000} {
-		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
+	for _, bc := range []struct {
+		n        int
+		listener bool
+	}{{10, false}, {1000, false}, {10, true}, {1000, true}} {
+		n := bc.n
+		name := fmt.Sprintf("recipients=%d", n)
+		if bc.listener {
+			name += "/listener"
+		}
+		b.Run(name, func(b *testing.B) {
 			srv := NewServer(Options{Engine: engineio.Config{MaxQueuedPackets: 1 << 20}})
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
-			defer srv.Close(context.Background())
+			// The sessions linger until their next poll, which never
+			// comes: do not wait for them.
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			defer srv.Close(closeCtx)
 			ctx := context.Background()
 			endpoint := ts.URL + "/socket.io/"
 			clients := make([]*testutil.EIOClient, n)
@@ -248,6 +261,10 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 			nsp := srv.Of("/")
 			for nsp.Len() < n {
 				time.Sleep(time.Millisecond)
+			}
+			var delivered atomic.Int64
+			if bc.listener {
+				nsp.OnAnyOutgoing(func(_ *OutgoingEvent, to []*Socket) { delivered.Add(int64(len(to))) })
 			}
 			drain := func() {
 				var wg sync.WaitGroup

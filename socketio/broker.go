@@ -182,6 +182,11 @@ type RemoteSocket struct {
 	Handshake json.RawMessage `json:"handshake"`
 	Rooms     []Room          `json:"rooms"`
 	Data      json.RawMessage `json:"data"`
+	// SessionID is the id of the socket's connection (its Engine.IO
+	// session) and Transport the transport it uses. Sockets of Node.js
+	// nodes, whose answers do not carry them, leave both empty.
+	SessionID string `json:"sessionId,omitempty"`
+	Transport string `json:"transport,omitempty"`
 }
 
 // SavedSession is what a socket leaves for connection-state recovery.

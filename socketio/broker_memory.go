@@ -36,10 +36,14 @@ type MemoryBrokerConfig struct {
 }
 
 type memoryLog struct {
-	mu      sync.Mutex // held from offset to delivery, so both follow one order
+	mu      sync.Mutex
 	seq     uint64
 	entries []memoryEntry // a ring of cap LogSize
 	start   int           // index of the oldest entry
+	// Deliveries follow the offsets' order: one goroutine at a time hands
+	// them over, without the lock, since what it runs may publish in turn.
+	ready      []memoryEntry
+	delivering bool
 }
 
 // memorySession is a stored session and when to sweep it.
@@ -97,7 +101,6 @@ func (m *MemoryBroker) Publish(b *Broadcast) {
 	}
 	l := m.log(b.Namespace)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.seq++
 	now := time.Now()
 	e := memoryEntry{seq: l.seq, at: now, b: b}
@@ -118,7 +121,25 @@ func (m *MemoryBroker) Publish(b *Broadcast) {
 			l.entries[j] = memoryEntry{}
 		}
 	}
-	m.h.HandleBroadcast(b, m.offset(l.seq))
+	l.ready = append(l.ready, e)
+	if l.delivering {
+		// The goroutine at work delivers this one too, after the
+		// ones before it.
+		l.mu.Unlock()
+		return
+	}
+	l.delivering = true
+	for len(l.ready) > 0 {
+		batch := l.ready
+		l.ready = nil
+		l.mu.Unlock()
+		for _, e := range batch {
+			m.h.HandleBroadcast(e.b, m.offset(e.seq))
+		}
+		l.mu.Lock()
+	}
+	l.delivering = false
+	l.mu.Unlock()
 }
 
 func (m *MemoryBroker) offset(seq uint64) string {

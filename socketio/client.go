@@ -176,4 +176,22 @@ func (c *client) OnClose(reason string) {
 	for _, s := range socks {
 		s.onClose(reason)
 	}
+	for _, f := range c.srv.hooks.connectionClose.load() {
+		f(c.conn, reason)
+	}
+}
+
+// OnUpgrade implements engineio.UpgradeHandler.
+func (c *client) OnUpgrade() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		for _, f := range s.nsp.hooks.upgrade.load() {
+			f(s)
+		}
+	}
 }

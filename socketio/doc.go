@@ -20,4 +20,11 @@
 // SocketsJoin, ServerSideEmit and the like) between nodes. MemoryBroker
 // serves a single node; package redisbroker connects nodes through Redis,
 // wire-compatible with the Node.js adapters.
+//
+// Listeners watch a server without changing it: new connections and their
+// end (Server.OnConnection, OnConnectionClose), sockets joining and leaving
+// rooms (Namespace.OnJoinRoom, OnLeaveRoom), transport upgrades
+// (OnUpgrade), and every event in and out (OnAny, OnAnyOutgoing), as
+// Node.js socket.io offers them. Package socketio/admin builds the Socket.IO
+// Admin UI's protocol on them.
 package socketio

@@ -67,6 +67,8 @@ type Namespace struct {
 	onDisconnect []func(*Socket, string)
 	events       map[string]EventHandler
 	serverSide   map[string]func(*ServerSideEvent)
+
+	hooks namespaceHooks
 }
 
 func newNamespace(srv *Server, name string) *Namespace {
@@ -135,7 +137,7 @@ func (n *Namespace) runMiddlewares(s *Socket, auth json.RawMessage) error {
 // register adds a connected socket to the namespace and its rooms, from
 // which on it receives broadcasts.
 func (n *Namespace) register(s *Socket, rooms []Room) {
-	n.rooms.join(s.id, append(rooms, Room(s.id))...)
+	n.joinRooms(s.id, append(rooms, Room(s.id))...)
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
@@ -162,7 +164,7 @@ func (n *Namespace) remove(s *Socket, reason string) {
 	if !ok {
 		return
 	}
-	n.rooms.leaveAll(s.id)
+	n.leaveAllRooms(s.id)
 	for _, h := range handlers {
 		h(s, reason)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,4 +337,34 @@ func TestMemoryBrokerIsBounded(t *testing.T) {
 		m.SaveSessions(context.Background(), []*SavedSession{{PID: "new", Expires: time.Now().Add(time.Minute)}})
 		return m.sessionCount() == 1
 	}, "expired sessions to be swept")
+}
+
+// TestMemoryBrokerHandlerPublishes: a listener that broadcasts from
+// within a delivery does not wait for itself, and the lines keep the log's
+// order: each line, then the echo it caused.
+func TestMemoryBrokerHandlerPublishes(t *testing.T) {
+	srv, endpoint, connected := recoveryServer(t, Options{})
+	nsp := srv.Of("/")
+	c := dialSIO(t, endpoint, "websocket", `{}`)
+	<-connected
+	nsp.OnAnyOutgoing(func(e *OutgoingEvent, _ []*Socket) {
+		if n, err := strconv.Atoi(string(e.Data[len(`["line",`) : len(e.Data)-1])); err == nil && n < 100 {
+			nsp.Emit("line", n+100)
+		}
+	})
+	nsp.Emit("line", 1)
+	nsp.Emit("line", 2)
+	var got []int
+	last := ""
+	for range 4 {
+		n, offset := c.line()
+		got = append(got, n)
+		if last != "" && offset <= last {
+			t.Errorf("offset %s after %s", offset, last)
+		}
+		last = offset
+	}
+	if want := []int{1, 101, 2, 102}; !slices.Equal(got, want) {
+		t.Fatalf("lines %v, want %v", got, want)
+	}
 }

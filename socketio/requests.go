@@ -373,14 +373,14 @@ func (n *Namespace) localSockets(opts BroadcastOptions) []RemoteSocket {
 	selected := n.rooms.selectSockets(opts, n, nil)
 	out := make([]RemoteSocket, 0, len(selected))
 	for _, s := range selected {
-		out = append(out, s.describe())
+		out = append(out, s.Describe())
 	}
 	return out
 }
 
-// describe gives the socket as FetchSockets returns it, shaped as a Node.js
+// Describe gives the socket as FetchSockets returns it, shaped as a Node.js
 // server describes its sockets.
-func (s *Socket) describe() RemoteSocket {
+func (s *Socket) Describe() RemoteSocket {
 	data := json.RawMessage("{}")
 	if v := s.Data(); v != nil {
 		if b, err := json.Marshal(v); err == nil {
@@ -388,7 +388,8 @@ func (s *Socket) describe() RemoteSocket {
 		}
 	}
 	hs, _ := json.Marshal(nodeHandshake(&s.handshake))
-	return RemoteSocket{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data}
+	return RemoteSocket{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data,
+		SessionID: s.SessionID(), Transport: s.Transport()}
 }
 
 // handshakeJSON is a handshake shaped as a Node.js server describes it.

@@ -24,7 +24,9 @@ func newRooms() *rooms {
 	}
 }
 
-func (r *rooms) join(id SocketID, rooms ...Room) {
+// join adds a socket to rooms. When added is not nil, the rooms the socket
+// was not in yet are appended to it and returned.
+func (r *rooms) join(id SocketID, rooms []Room, added []Room) []Room {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	mine := r.sids[id]
@@ -33,6 +35,11 @@ func (r *rooms) join(id SocketID, rooms ...Room) {
 		r.sids[id] = mine
 	}
 	for _, room := range rooms {
+		if added != nil {
+			if _, in := mine[room]; !in {
+				added = append(added, room)
+			}
+		}
 		mine[room] = struct{}{}
 		members := r.rooms[room]
 		if members == nil {
@@ -41,13 +48,19 @@ func (r *rooms) join(id SocketID, rooms ...Room) {
 		}
 		members[id] = struct{}{}
 	}
+	return added
 }
 
-func (r *rooms) leave(id SocketID, room Room) {
+// leave removes a socket from a room and reports whether it was in it.
+func (r *rooms) leave(id SocketID, room Room) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, in := r.sids[id][room]; !in {
+		return false
+	}
 	delete(r.sids[id], room)
 	r.leaveLocked(id, room)
+	return true
 }
 
 func (r *rooms) leaveLocked(id SocketID, room Room) {
@@ -59,13 +72,19 @@ func (r *rooms) leaveLocked(id SocketID, room Room) {
 	}
 }
 
-func (r *rooms) leaveAll(id SocketID) {
+// leaveAll removes a socket from every room; with report it returns them.
+func (r *rooms) leaveAll(id SocketID, report bool) []Room {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var left []Room
 	for room := range r.sids[id] {
 		r.leaveLocked(id, room)
+		if report {
+			left = append(left, room)
+		}
 	}
 	delete(r.sids, id)
+	return left
 }
 
 // of returns the rooms a socket is in.

@@ -73,6 +73,8 @@ type Server struct {
 
 	reqMu    sync.Mutex
 	requests map[string]*pendingRequest
+
+	hooks serverHooks
 }
 
 // NewServer returns a server with the root namespace "/" already created,
@@ -128,14 +130,18 @@ func (s *Server) Of(name string) *Namespace {
 		name = "/" + name
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if n := s.nsps[name]; n != nil {
+		s.mu.Unlock()
 		return n
 	}
 	n := newNamespace(s, name)
 	s.nsps[name] = n
 	if err := s.broker.Subscribe(name); err != nil {
 		s.log.Error("socketio: the broker cannot carry a namespace", "nsp", name, "err", err)
+	}
+	s.mu.Unlock()
+	for _, f := range s.hooks.namespace.load() {
+		f(n)
 	}
 	return n
 }
@@ -188,6 +194,9 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (s *Server) onSession(sess *engineio.Session) engineio.Handler {
 	c := &client{srv: s, conn: sess, sockets: make(map[string]*Socket)}
+	for _, f := range s.hooks.connection.load() {
+		f(sess)
+	}
 	c.connectTimer = time.AfterFunc(s.opts.ConnectTimeout, c.onConnectTimeout)
 	if sess.Protocol() == 3 {
 		// Protocol 4 clients are connected to "/" without asking.

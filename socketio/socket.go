@@ -159,7 +159,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.sendEvent(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
 }
 
 // EmitRaw sends an event whose arguments are already JSON, with binary
@@ -170,7 +170,16 @@ func (s *Socket) EmitRaw(event string, args []json.RawMessage, attachments [][]b
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.sendEvent(&packet{Type: packetEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+}
+
+// sendEvent sends an event to this client, once the namespace's outgoing
+// listeners have seen it.
+func (s *Socket) sendEvent(p *packet) error {
+	if hooks := s.nsp.hooks.anyOutgoing.load(); hooks != nil {
+		notifyOutgoing(hooks, p.Data, p.Attachments, []*Socket{s})
+	}
+	return s.client.sendPacket(p)
 }
 
 func rawEvent(event string, args []json.RawMessage) (json.RawMessage, error) {
@@ -216,7 +225,7 @@ func (s *Socket) emitWithAck(data json.RawMessage, attachments [][]byte, timeout
 		})
 	}
 	s.mu.Unlock()
-	err := s.client.sendPacket(&packet{Type: packetEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
+	err := s.sendEvent(&packet{Type: packetEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
 	if err != nil {
 		if p := s.takeAck(id); p != nil && p.timer != nil {
 			p.timer.Stop()
@@ -235,13 +244,13 @@ func (s *Socket) takeAck(id uint64) *pendingAck {
 
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...Room) {
-	s.nsp.rooms.join(s.id, rooms...)
+	s.nsp.joinRooms(s.id, rooms...)
 	s.roomsChanged()
 }
 
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room Room) {
-	s.nsp.rooms.leave(s.id, room)
+	s.nsp.leaveRoom(s.id, room)
 	s.roomsChanged()
 }
 
@@ -373,7 +382,8 @@ func (s *Socket) onEvent(p *packet) {
 	}
 	name, _ := eventName(p.Data)
 	h := s.nsp.handler(name)
-	if h == nil {
+	anyHooks := s.nsp.hooks.anyIncoming.load()
+	if h == nil && anyHooks == nil {
 		return
 	}
 	m := &Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID}
@@ -385,5 +395,10 @@ func (s *Socket) onEvent(p *packet) {
 			s.client.conn.Close("handler panic")
 		}
 	}()
-	h(s, m)
+	for _, f := range anyHooks {
+		f(s, m)
+	}
+	if h != nil {
+		h(s, m)
+	}
 }

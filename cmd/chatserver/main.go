@@ -19,6 +19,7 @@ import (
 	"siogo/engineio"
 	"siogo/internal/server"
 	"siogo/socketio"
+	"siogo/socketio/admin"
 )
 
 func main() {
@@ -47,6 +48,10 @@ type options struct {
 	httpCompressionThreshold   int
 	perMessageDeflate          bool
 	perMessageDeflateThreshold int
+	admin                      bool
+	adminUser                  string
+	adminPasswordHash          string
+	adminInsecure              bool
 
 	maxConnections    int
 	handshakeRate     float64
@@ -89,6 +94,10 @@ func run(args []string) error {
 	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
 	fs.StringVar(&o.broker, "broker", "streams", "with -redis: streams (Redis Streams, durable: connection-state recovery across nodes; compatible with @socket.io/redis-streams-adapter) or pubsub (compatible with @socket.io/redis-adapter) (CHAT_BROKER)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
+	fs.BoolVar(&o.admin, "admin", false, "serve the Socket.IO Admin UI: the /admin namespace, and its dashboard at /admin/ (CHAT_ADMIN)")
+	fs.StringVar(&o.adminUser, "admin-user", "", "with -admin: the user name the dashboard must give (CHAT_ADMIN_USER)")
+	fs.StringVar(&o.adminPasswordHash, "admin-password-hash", "", "with -admin: the bcrypt hash of the password the dashboard must give (CHAT_ADMIN_PASSWORD_HASH)")
+	fs.BoolVar(&o.adminInsecure, "admin-insecure", false, "with -admin: no user name or password; anyone who reaches the server can use the dashboard (CHAT_ADMIN_INSECURE)")
 	fs.IntVar(&o.maxConnections, "max-connections", maxConnections, "most open sessions on this node; more get 503; 0 for no limit; the default keeps a reserve within the open-file limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
 	fs.IntVar(&o.packetRate, "max-packet-rate", 200, "packets per second one session may send, burst one second's worth; faster clients are disconnected; 0 for no limit (CHAT_MAX_PACKET_RATE)")
@@ -115,6 +124,8 @@ func run(args []string) error {
 		"recovery-window": "CHAT_RECOVERY_WINDOW", "recovery-skip-middlewares": "CHAT_RECOVERY_SKIP_MIDDLEWARES",
 		"http-compression": "CHAT_HTTP_COMPRESSION", "http-compression-threshold": "CHAT_HTTP_COMPRESSION_THRESHOLD",
 		"per-message-deflate": "CHAT_PER_MESSAGE_DEFLATE", "per-message-deflate-threshold": "CHAT_PER_MESSAGE_DEFLATE_THRESHOLD",
+		"admin": "CHAT_ADMIN", "admin-user": "CHAT_ADMIN_USER", "admin-password-hash": "CHAT_ADMIN_PASSWORD_HASH",
+		"admin-insecure": "CHAT_ADMIN_INSECURE",
 	}); err != nil {
 		return err
 	}
@@ -149,6 +160,10 @@ func run(args []string) error {
 	if o.httpCompressionThreshold < 1 || o.perMessageDeflateThreshold < 1 {
 		return fmt.Errorf("-http-compression-threshold and -per-message-deflate-threshold must be at least 1")
 	}
+	adminOpts, err := o.adminOptions()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		StaticDir:       o.static,
 		ClientBundleDir: o.clientBundle,
@@ -166,6 +181,7 @@ func run(args []string) error {
 		ReadTimeout:       o.readTimeout,
 		IdleTimeout:       o.idleTimeout,
 		ShutdownTimeout:   o.shutdownTimeout,
+		Admin:             adminOpts,
 		Socket: socketio.Options{
 			Recovery: socketio.Recovery{
 				MaxDisconnectionDuration: o.recoveryWindow,
@@ -199,6 +215,28 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return srv.Serve(ctx, ln)
+}
+
+// adminOptions turns the -admin flags into the admin namespace's options,
+// or nil when it is off. Authentication is required unless turned off
+// explicitly.
+func (o *options) adminOptions() (*admin.Options, error) {
+	if !o.admin {
+		if o.adminUser != "" || o.adminPasswordHash != "" || o.adminInsecure {
+			return nil, fmt.Errorf("-admin-user, -admin-password-hash and -admin-insecure need -admin")
+		}
+		return nil, nil
+	}
+	creds := o.adminUser != "" || o.adminPasswordHash != ""
+	switch {
+	case o.adminInsecure && creds:
+		return nil, fmt.Errorf("-admin-insecure turns authentication off: give it without -admin-user and -admin-password-hash")
+	case o.adminInsecure:
+		return &admin.Options{NoAuth: true}, nil
+	case o.adminUser == "" || o.adminPasswordHash == "":
+		return nil, fmt.Errorf("-admin needs -admin-user and -admin-password-hash (a bcrypt hash of the password), or -admin-insecure to serve the dashboard without authentication")
+	}
+	return &admin.Options{Auth: &admin.BasicAuth{Username: o.adminUser, PasswordHash: o.adminPasswordHash}}, nil
 }
 
 // applyEnv sets each flag from its environment variable, before the command

@@ -134,6 +134,11 @@ func New() *Metrics {
 	return m
 }
 
+// AdminRefused names the count of connections to the Socket.IO Admin UI
+// namespace refused for want of valid credentials, exported with
+// AddCounterFunc when the admin namespace is served.
+const AdminRefused = "siogo_admin_refused_total"
+
 // Registerer is where other components register their collectors.
 func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 

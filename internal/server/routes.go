@@ -7,12 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"siogo/internal/adminui"
 	"siogo/internal/clientbundle"
 )
 
 // routes maps the server's paths: the Socket.IO endpoint (forwarding
 // requests for other nodes' sessions in a cluster) and the client bundle
-// under /socket.io/, the health endpoints, the metrics, and the page.
+// under /socket.io/, the health endpoints, the metrics, the Admin UI
+// dashboard when it is on, and the page.
 func (s *Server) routes(page http.Handler) http.Handler {
 	var endpoint http.Handler = s.io
 	if s.redis != nil {
@@ -37,6 +39,9 @@ func (s *Server) routes(page http.Handler) http.Handler {
 	})
 	mux.HandleFunc("/readyz", s.serveReady)
 	mux.Handle("/metrics", s.cfg.Metrics.Handler())
+	if s.admin != nil {
+		mux.Handle("/admin/", adminui.Handler("/admin/"))
+	}
 	mux.Handle("/", page)
 	return mux
 }

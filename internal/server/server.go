@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"time"
 
+	"siogo/internal/adminui"
 	"siogo/internal/chat"
 	"siogo/internal/clientbundle"
 	"siogo/internal/metrics"
 	"siogo/socketio"
+	"siogo/socketio/admin"
 	"siogo/static"
 )
 
@@ -46,6 +48,10 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Limits bounds connections and handshake rates.
 	Limits Limits
+	// Admin, when set, instruments the Socket.IO server for the Socket.IO
+	// Admin UI (the /admin namespace) and serves its dashboard at /admin/.
+	// ServerID defaults to the node id in a cluster.
+	Admin *admin.Options
 	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
 	// 120s for an idle keep-alive connection). The write timeout follows
 	// from the heartbeat, which bounds how long a poll is held.
@@ -88,6 +94,7 @@ type Server struct {
 	io      *socketio.Server
 	redis   *redisParts // nil on a single node
 	bundle  *clientbundle.Bundle
+	admin   *admin.Admin // nil without Config.Admin
 	handler http.Handler
 }
 
@@ -113,8 +120,39 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.io = s.newSocketIO()
 	chat.Register(s.io.Of("/"), s.counter(), s.log)
+	if cfg.Admin != nil {
+		if err := s.instrument(*cfg.Admin); err != nil {
+			s.io.Close(context.Background())
+			if s.redis != nil {
+				s.redis.Close(context.Background())
+			}
+			return nil, err
+		}
+	}
 	s.handler = s.routes(page)
 	return s, nil
+}
+
+// instrument serves the Socket.IO Admin UI: the admin namespace, and the
+// count of refused logins at /metrics.
+func (s *Server) instrument(opts admin.Options) error {
+	if opts.ServerID == "" && s.redis != nil {
+		opts.ServerID = s.redis.node.ID()
+	}
+	if opts.Logger == nil {
+		opts.Logger = s.log
+	}
+	adm, err := admin.Instrument(s.io, opts)
+	if err != nil {
+		return err
+	}
+	s.admin = adm
+	s.cfg.Metrics.AddCounterFunc(metrics.AdminRefused,
+		"Connections to the Socket.IO Admin UI namespace refused for want of valid credentials.", adm.Refused)
+	if !adminui.Available() {
+		s.log.Warn(adminui.MissingMessage)
+	}
+	return nil
 }
 
 // newSocketIO builds the Socket.IO server with the limits and metrics, on
@@ -208,6 +246,9 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	// so a short window serves them all; one that has gone away must not
 	// hold the shutdown until its session times out.
 	dctx, dcancel := context.WithTimeout(sctx, drainWindow)
+	if s.admin != nil {
+		s.admin.Close()
+	}
 	s.io.Close(dctx)
 	dcancel()
 	err := hs.Shutdown(sctx)

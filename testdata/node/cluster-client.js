@@ -23,8 +23,9 @@
 //                    buffered packet
 //   {"cmd":"exit"}   disconnect everyone and exit
 // Events:
-//   {"ev":"connect","client":I,"sid":S,"transport":T,"recovered":B}
-//                                                       (again on reconnect)
+//   {"ev":"connect","client":I,"sid":S,"id":ID,"transport":T,"recovered":B}
+//                                       (again on reconnect; S is the Engine.IO
+//                                       session, ID the socket)
 //   {"ev":"upgrade","client":I,"sid":S}
 //   {"ev":"disconnect","client":I,"reason":R}
 //   {"ev":"connect_error","client":I,"error":E}
@@ -34,7 +35,7 @@
 //                    when a string (a recovery offset)
 //   {"ev":"quiet"}
 
-const readline = require('readline');
+const { onCommands } = require('./harness');
 
 const PACKAGES = { 1: 'sio-client-1', 2: 'sio-client-2', 3: 'sio-client-3', 4: 'socket.io-client' };
 
@@ -89,7 +90,7 @@ const clients = specs.split(',').map((spec, index) => {
 
   socket.on('connect', () => {
     watchEngine();
-    out({ ev: 'connect', client: index, sid: sid(), transport: engine().transport.name, recovered: Boolean(socket.recovered) });
+    out({ ev: 'connect', client: index, sid: sid(), id: socket.id, transport: engine().transport.name, recovered: Boolean(socket.recovered) });
   });
   socket.on('disconnect', (reason) => out({ ev: 'disconnect', client: index, reason: String(reason) }));
   socket.on('connect_error', (err) => out({ ev: 'connect_error', client: index, error: String(err && err.message ? err.message : err) }));
@@ -111,15 +112,7 @@ function quiet() {
   });
 }
 
-const rl = readline.createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  if (!line.trim()) return;
-  let cmd;
-  try {
-    cmd = JSON.parse(line);
-  } catch (err) {
-    die(`bad command ${line}`);
-  }
+onCommands('cluster-client', (cmd) => {
   switch (cmd.cmd) {
     case 'send': {
       const c = clients[cmd.client];
@@ -163,5 +156,4 @@ rl.on('line', (line) => {
     default:
       die(`unknown command ${cmd.cmd}`);
   }
-});
-rl.on('close', () => process.exit(0));
+}, () => process.exit(0));

@@ -4,7 +4,12 @@
 // interop tests can mix Node.js and Go nodes on one Redis. clientIDs come from
 // the same Redis counter the Go nodes use.
 //
-//   node testdata/node/redis-node-server.js --redis redis://127.0.0.1:6379/0 [--port 0] [--adapter pubsub|streams]
+//   node testdata/node/redis-node-server.js --redis redis://127.0.0.1:6379/0 [--port 0]
+//        [--adapter pubsub|streams] [--admin SERVER_ID]
+//
+// With --admin, the server is instrumented for the Socket.IO Admin UI as
+// @socket.io/admin-ui documents it (instrument(io, {auth: false, serverId}),
+// development mode), on the /admin namespace.
 //
 // --adapter streams runs @socket.io/redis-streams-adapter with
 // connection-state recovery (2 minutes) instead of @socket.io/redis-adapter.
@@ -45,6 +50,7 @@ function parseArgs(argv) {
       case '--redis': opts.redis = argv[i + 1]; break;
       case '--port': opts.port = Number(argv[i + 1]); break;
       case '--adapter': opts.adapter = argv[i + 1]; break;
+      case '--admin': opts.admin = argv[i + 1]; break;
       default: throw new Error(`unknown flag ${argv[i]}`);
     }
   }
@@ -135,6 +141,9 @@ async function main() {
     options.connectionStateRecovery = { maxDisconnectionDuration: 2 * 60 * 1000 };
   }
   io = new Server(server, options);
+  if (opts.admin) {
+    require('@socket.io/admin-ui').instrument(io, { auth: false, serverId: opts.admin, mode: 'development' });
+  }
   io.use(async (socket, next) => {
     if (socket.recovered) return next(); // it keeps its clientID
     try {
