@@ -52,7 +52,7 @@ FUZZ_TARGETS := \
 	internal/eioparser:FuzzDecodePayloadV4 \
 	internal/eioparser:FuzzDecodePayloadV3Text \
 	internal/eioparser:FuzzDecodePayloadV3Binary \
-	engineio:FuzzFrameReader \
+	internal/wsconn:FuzzFrameReader \
 	socketio:FuzzDecodeText \
 	socketio:FuzzDecoder \
 	redisbroker:FuzzDecodeMessage

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"siogo/internal/eioparser"
+	"siogo/internal/ratelimit"
 )
 
 // ErrClosed is returned by Send on a closed session.
@@ -50,7 +51,7 @@ type Session struct {
 	// WebSocket reader may overlap during an upgrade. It also guards the
 	// packet rate limit.
 	inMu sync.Mutex
-	rate tokenBucket
+	rate ratelimit.Bucket
 
 	mu        sync.Mutex
 	queue     []eioparser.Packet
@@ -218,7 +219,7 @@ func (s *Session) overflow() {
 // wakeLocked makes the current transport pick up the queue.
 func (s *Session) wakeLocked() {
 	if s.ws != nil && !s.upgrading {
-		s.ws.kickLocked(s)
+		s.ws.kickLocked()
 		return
 	}
 	s.poll.wakeLocked()
@@ -282,10 +283,10 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	lingering := false
 	if s.ws != nil && !s.upgrading {
 		if mode == closeFlush {
-			s.ws.kickLocked(s)
+			s.ws.kickLocked()
 		} else {
 			s.queue = nil
-			s.ws.conn.Close()
+			s.ws.Conn.Close()
 		}
 	} else {
 		// A polling client learns of the end from a close packet, which
@@ -295,7 +296,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 		}
 		if s.ws != nil {
 			// A probing WebSocket that never finished the upgrade.
-			s.ws.conn.Close()
+			s.ws.Conn.Close()
 		}
 		s.poll.wakeLocked()
 		// A server-side close with no poll waiting keeps the session
@@ -326,36 +327,10 @@ func (s *Session) Closed() bool {
 	return s.closed
 }
 
-// tokenBucket is the packet rate limit of one session: refilled at the
-// configured rate, holding at most one second's worth.
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// allow spends a token; limit is the rate per second, 0 for none.
-func (b *tokenBucket) allow(limit int) bool {
-	if limit <= 0 {
-		return true
-	}
-	now := time.Now()
-	if b.last.IsZero() {
-		b.tokens = float64(limit)
-	} else {
-		b.tokens = min(float64(limit), b.tokens+now.Sub(b.last).Seconds()*float64(limit))
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // onPacket handles one packet from the client on any transport.
 func (s *Session) onPacket(p eioparser.Packet) {
 	s.inMu.Lock()
-	allowed := s.rate.allow(s.srv.cfg.MaxPacketsPerSecond)
+	allowed := s.rate.Allow(s.srv.cfg.MaxPacketsPerSecond)
 	s.inMu.Unlock()
 	if !allowed {
 		if obs := s.srv.cfg.Observer; obs != nil {

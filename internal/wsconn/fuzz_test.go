@@ -1,4 +1,4 @@
-package engineio
+package wsconn
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 )
 
 // byteConn is a net.Conn whose reads come from a fixed byte string and whose
-// writes (pongs) are counted and dropped: enough to drive a frameReader.
+// writes (pongs) are counted and dropped: enough to drive a Reader.
 type byteConn struct {
 	r      io.Reader
 	writes int
@@ -49,10 +49,10 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		conn := &byteConn{r: bytes.NewReader(stream)}
-		fr := newMessageReader(conn, limit, conn)
+		fr := NewReader(conn, limit, conn, nil)
 		total := 0
 		for range 64 {
-			op, msg, err := fr.next()
+			op, msg, err := fr.Next()
 			if err != nil {
 				return
 			}

@@ -1,0 +1,55 @@
+package wsconn
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// IsUpgradeRequest reports whether r asks for a WebSocket: a GET with
+// "Upgrade: websocket" and "Connection: upgrade".
+func IsUpgradeRequest(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Upgrade answers r's WebSocket handshake and returns the connection. A
+// request that is not a valid handshake gets 400 and an error.
+func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		return nil, err
+	}
+	// The HTTP server's request deadlines would otherwise cut the
+	// long-lived connection; heartbeats bound it instead.
+	conn.SetDeadline(time.Time{})
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		// The client sent frames right behind its handshake; keep the
+		// bytes already read.
+		return &bufferedConn{Conn: conn, r: rw.Reader}, nil
+	}
+	return conn, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

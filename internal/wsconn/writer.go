@@ -1,0 +1,179 @@
+package wsconn
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Source is the send queue a Writer drains, guarded by the source's own
+// lock: the Writer takes it around TakeLocked and IdleLocked, and the
+// source holds it around Writer.KickLocked.
+type Source[T any] interface {
+	sync.Locker
+	// TakeLocked removes and returns what is queued, and reports whether
+	// the connection is closing: once nothing is left the writer stops
+	// and calls Done(nil).
+	TakeLocked() (batch []T, closing bool)
+	// WriteBatch writes the frames of batch to w. hdr is scratch space of
+	// ws.MaxHeaderSize bytes for their headers.
+	WriteBatch(w io.Writer, hdr []byte, batch []T) error
+	// Release hands back a written batch, so that its array can be reused.
+	Release(batch []T)
+	// IdleLocked is called when the writer stops for lack of traffic: a
+	// chance to give back arrays that a burst grew.
+	IdleLocked()
+	// Done is called once the writer has stopped for good: with nil when
+	// everything was written and the connection is closing (the source
+	// then sends its close frame and closes the connection), or with the
+	// error of a write that failed.
+	Done(err error)
+}
+
+// Writer writes to one WebSocket connection. Batches of frames come from a
+// Source and are written by a goroutine that exists only while there is
+// traffic: it writes each batch through a pooled buffered writer with one
+// flush, so a burst costs one system call instead of one per frame, and
+// exits after a second with nothing to write, so an idle connection holds
+// no goroutine and no buffer. Single frames (answers to control frames,
+// pings, close frames) go out between batches through Write.
+type Writer[T any] struct {
+	Conn net.Conn
+	// Timeout bounds the write of one batch.
+	Timeout time.Duration
+
+	wmu     sync.Mutex    // held while writing to Conn
+	writing bool          // a writer goroutine runs; guarded by the source's lock
+	wake    chan struct{} // wakes a lingering writer; capacity 1
+}
+
+// linger is how long an idle writer waits for more before exiting: under
+// steady traffic one goroutine serves many broadcasts, while an idle
+// connection keeps none.
+const linger = time.Second
+
+// KickLocked makes the writer pick up what src has queued, starting a
+// goroutine if none runs. The caller holds src's lock.
+func (w *Writer[T]) KickLocked(src Source[T]) {
+	if w.writing {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	w.writing = true
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
+	}
+	go w.run(src)
+}
+
+// run drains src onto the connection, batch by batch.
+func (w *Writer[T]) run(src Source[T]) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	lingered := false
+	for {
+		src.Lock()
+		batch, closing := src.TakeLocked()
+		if len(batch) == 0 {
+			if closing || lingered {
+				w.writing = false
+				if !closing {
+					src.IdleLocked()
+				}
+				src.Unlock()
+				if closing {
+					src.Done(nil)
+				}
+				return
+			}
+			src.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(linger)
+			} else {
+				timer.Reset(linger)
+			}
+			select {
+			case <-w.wake:
+				timer.Stop()
+			case <-timer.C:
+				lingered = true
+			}
+			continue
+		}
+		src.Unlock()
+		lingered = false
+		err := w.writeBatch(src, batch)
+		src.Release(batch)
+		if err != nil {
+			src.Lock()
+			w.writing = false
+			src.Unlock()
+			src.Done(err)
+			return
+		}
+	}
+}
+
+// frameWriter is a pooled buffered writer with room for a frame header, so
+// writing a batch allocates nothing.
+type frameWriter struct {
+	bw  *bufio.Writer
+	hdr [ws.MaxHeaderSize]byte
+}
+
+var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWriterSize(nil, 16<<10)} }}
+
+func (w *Writer[T]) writeBatch(src Source[T], batch []T) error {
+	fw := writerPool.Get().(*frameWriter)
+	fw.bw.Reset(w.Conn)
+	w.wmu.Lock()
+	w.Conn.SetWriteDeadline(time.Now().Add(w.Timeout))
+	err := src.WriteBatch(fw.bw, fw.hdr[:], batch)
+	if err == nil {
+		err = fw.bw.Flush()
+	}
+	w.wmu.Unlock()
+	fw.bw.Reset(nil)
+	writerPool.Put(fw)
+	return err
+}
+
+// controlTimeout bounds the write of a single frame.
+const controlTimeout = time.Second
+
+// Write writes p, one or more whole frames, between the writer's batches.
+func (w *Writer[T]) Write(p []byte) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
+	return w.Conn.Write(p)
+}
+
+// WriteClose writes a close frame with code and reason, the reason cut to
+// the 123 bytes a close frame has room for.
+func (w *Writer[T]) WriteClose(code ws.StatusCode, reason string) {
+	const room = 123
+	if len(reason) > room {
+		cut := room
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
+	ws.WriteFrame(w.Conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+}
