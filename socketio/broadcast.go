@@ -1,6 +1,10 @@
 package socketio
 
-import "context"
+import (
+	"context"
+
+	"siogo/engineio"
+)
 
 // BroadcastOptions selects the recipients of a broadcast: the sockets in any
 // of Rooms (every socket when Rooms is empty) that are in none of Except.
@@ -87,16 +91,36 @@ func (bc *Broadcast) packet() *Packet {
 }
 
 // deliver queues a broadcast on every selected local socket. The packet is
-// encoded once and the same frames go to every recipient.
+// encoded once and the same frames go to every Socket.IO recipient; the
+// raw form (see Namespace.ConnectRaw) is computed once too, when a raw
+// socket is among the recipients, and shared by all of them.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	frames := b.frames
 	if frames == nil {
 		frames = b.packet().Frames()
 	}
+	var raw []engineio.Message // one message, the same for every raw socket
+	var rawErr error
+	rawDone := false
 	n.fanout.Lock()
 	n.targets = n.rooms.selectSockets(b.Opts, n, n.targets[:0])
 	for _, s := range n.targets {
-		s.client.conn.Send(frames...)
+		if s.raw == nil {
+			s.client.conn.Send(frames...)
+			continue
+		}
+		if !rawDone {
+			var msg engineio.Message
+			msg, rawErr = rawMessage(b.Data, b.Attachments)
+			raw = []engineio.Message{msg}
+			rawDone = true
+			if rawErr != nil {
+				n.srv.log.Warn("socketio: a broadcast has no raw form", "nsp", n.name, "err", rawErr)
+			}
+		}
+		if rawErr == nil {
+			s.raw.conn.Send(raw...)
+		}
 	}
 	count := len(n.targets)
 	clear(n.targets)

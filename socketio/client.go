@@ -94,7 +94,8 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
 		return
 	}
-	sock := newSocket(nsp, c, auth)
+	sock := newSocket(nsp, c.conn, c.protocol(), auth)
+	sock.client = c
 	if err := nsp.runMiddlewares(sock, auth); err != nil {
 		c.sendPacket(&Packet{Type: PacketConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})
 		return

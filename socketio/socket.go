@@ -28,7 +28,8 @@ type Handshake struct {
 type Socket struct {
 	id        SocketID
 	nsp       *Namespace
-	client    *client
+	client    *client    // the Socket.IO client, or nil for a raw socket
+	raw       *rawClient // the raw connection of a raw socket (see Namespace.ConnectRaw)
 	handshake Handshake
 	data      atomic.Pointer[any]
 
@@ -54,13 +55,17 @@ var (
 	ErrDisconnected = errors.New("socketio: socket disconnected")
 )
 
-func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
-	req := c.conn.Request()
+// newSocket returns a socket on conn for a client of the given Socket.IO
+// protocol revision, 0 for a raw socket; the caller sets client or raw.
+func newSocket(nsp *Namespace, conn RawConn, protocol int, auth json.RawMessage) *Socket {
+	req := conn.Request()
+	// Protocol 4 gives each socket an id of its own; protocol 5 derives it
+	// from the connection's, and so does a raw socket.
 	id := SocketID(engineio.NewSessionID())
-	if c.protocol() == 4 {
-		id = SocketID(c.conn.ID())
+	if protocol != 4 {
+		id = SocketID(conn.ID())
 		if nsp.name != "/" {
-			id = SocketID(nsp.name + "#" + c.conn.ID())
+			id = SocketID(nsp.name + "#" + conn.ID())
 		}
 	}
 	if auth == nil {
@@ -69,7 +74,6 @@ func newSocket(nsp *Namespace, c *client, auth json.RawMessage) *Socket {
 	return &Socket{
 		id:        id,
 		nsp:       nsp,
-		client:    c,
 		connected: true,
 		handshake: Handshake{
 			Auth:    auth,
@@ -92,14 +96,38 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake describes the connection request.
 func (s *Socket) Handshake() *Handshake { return &s.handshake }
 
-// Protocol returns the Socket.IO protocol revision, 4 or 5.
-func (s *Socket) Protocol() int { return s.client.protocol() }
+// Protocol returns the Socket.IO protocol revision, 4 or 5, or 0 for a raw
+// socket (see Namespace.ConnectRaw).
+func (s *Socket) Protocol() int {
+	if s.raw != nil {
+		return 0
+	}
+	return s.client.protocol()
+}
 
-// Transport returns the Engine.IO transport currently in use.
-func (s *Socket) Transport() string { return s.client.conn.Transport() }
+// Transport returns the transport currently in use.
+func (s *Socket) Transport() string { return s.conn().Transport() }
 
-// SessionID returns the id of the Engine.IO session under the socket.
-func (s *Socket) SessionID() string { return s.client.conn.ID() }
+// SessionID returns the id of the Engine.IO session under the socket, or of
+// a raw socket's connection.
+func (s *Socket) SessionID() string { return s.conn().ID() }
+
+// conn is the connection under the socket.
+func (s *Socket) conn() RawConn {
+	if s.raw != nil {
+		return s.raw.conn
+	}
+	return s.client.conn
+}
+
+// send sends a packet to the client: its frames on the Engine.IO session,
+// or its raw form on a raw socket's connection.
+func (s *Socket) send(p *Packet) error {
+	if s.raw != nil {
+		return s.raw.send(p)
+	}
+	return s.client.sendPacket(p)
+}
 
 // SetData attaches application data to the socket. It travels with the
 // socket: FetchSockets on any node shows it, encoded with encoding/json.
@@ -128,7 +156,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.send(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
 }
 
 // EmitRaw sends an event whose arguments are already JSON, with binary
@@ -139,7 +167,7 @@ func (s *Socket) EmitRaw(event string, args []json.RawMessage, attachments [][]b
 	if err != nil {
 		return err
 	}
-	return s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
+	return s.send(&Packet{Type: PacketEvent, Namespace: s.nsp.name, Data: data, Attachments: attachments})
 }
 
 func rawEvent(event string, args []json.RawMessage) (json.RawMessage, error) {
@@ -185,7 +213,7 @@ func (s *Socket) emitWithAck(data json.RawMessage, attachments [][]byte, timeout
 		})
 	}
 	s.mu.Unlock()
-	err := s.client.sendPacket(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
+	err := s.send(&Packet{Type: PacketEvent, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: attachments})
 	if err != nil {
 		if p := s.takeAck(id); p != nil && p.timer != nil {
 			p.timer.Stop()
@@ -220,9 +248,15 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 func (s *Socket) To(rooms ...Room) *BroadcastOperator { return s.Broadcast().To(rooms...) }
 
 // Disconnect leaves the namespace, telling the client. With closeConn the
-// whole underlying connection is closed too.
+// whole underlying connection is closed too; a raw socket's connection,
+// which serves that socket alone, is closed either way.
 func (s *Socket) Disconnect(closeConn bool) {
 	if !s.Connected() {
+		return
+	}
+	if s.raw != nil {
+		s.onClose("server namespace disconnect")
+		s.raw.conn.Close("server namespace disconnect")
 		return
 	}
 	s.client.sendPacket(&Packet{Type: PacketDisconnect, Namespace: s.nsp.name})
@@ -316,7 +350,7 @@ func (m *Message) ack(data json.RawMessage, attachments [][]byte) error {
 	if !m.wantsAck || m.acked.Swap(true) {
 		return nil
 	}
-	return m.socket.client.sendPacket(&Packet{Type: PacketAck, Namespace: m.socket.nsp.name, ID: m.ackID, HasID: true, Data: data, Attachments: attachments})
+	return m.socket.send(&Packet{Type: PacketAck, Namespace: m.socket.nsp.name, ID: m.ackID, HasID: true, Data: data, Attachments: attachments})
 }
 
 func (s *Socket) onEvent(p *Packet) {
@@ -325,17 +359,21 @@ func (s *Socket) onEvent(p *Packet) {
 		return
 	}
 	name, _ := eventName(p.Data)
-	h := s.nsp.handler(name)
+	s.dispatch(&Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID})
+}
+
+// dispatch runs the namespace's handler of m's event.
+func (s *Socket) dispatch(m *Message) {
+	h := s.nsp.handler(m.Event)
 	if h == nil {
 		return
 	}
-	m := &Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID}
 	defer func() {
 		// A failing handler costs its own client the connection, never
 		// the process.
 		if r := recover(); r != nil {
-			s.nsp.srv.log.Error("socketio: event handler panicked", "event", name, "panic", r, "stack", string(debug.Stack()))
-			s.client.conn.Close("handler panic")
+			s.nsp.srv.log.Error("socketio: event handler panicked", "event", m.Event, "panic", r, "stack", string(debug.Stack()))
+			s.conn().Close("handler panic")
 		}
 	}()
 	h(s, m)
