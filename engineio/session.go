@@ -28,6 +28,20 @@ type RequestInfo struct {
 	Secure     bool
 }
 
+// NewRequestInfo describes r, keeping copies of its URL and headers, as of
+// now.
+func NewRequestInfo(r *http.Request) RequestInfo {
+	u := *r.URL
+	return RequestInfo{
+		RemoteAddr: r.RemoteAddr,
+		Host:       r.Host,
+		URL:        &u,
+		Header:     r.Header.Clone(),
+		Time:       time.Now(),
+		Secure:     r.TLS != nil,
+	}
+}
+
 // Message is one Engine.IO message: text, or raw bytes when Binary is set.
 type Message struct {
 	Data   []byte
@@ -55,7 +69,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	queue     []eioparser.Packet
-	spare     []eioparser.Packet // the previous batch's backing array, reused
+	spare     []eioparser.Packet // the previous poll's batch array, reused
 	closed    bool
 	reason    string
 	upgrading bool         // a WebSocket has probed; polls return at once
@@ -67,20 +81,12 @@ type Session struct {
 }
 
 func newSession(srv *Server, protocol int, r *http.Request) *Session {
-	u := *r.URL
 	return &Session{
 		srv:      srv,
 		id:       srv.cfg.NewID(),
 		protocol: protocol,
 		poll:     pollState{wake: make(chan struct{}, 1)},
-		req: RequestInfo{
-			RemoteAddr: r.RemoteAddr,
-			Host:       r.Host,
-			URL:        &u,
-			Header:     r.Header.Clone(),
-			Time:       time.Now(),
-			Secure:     r.TLS != nil,
-		},
+		req:      NewRequestInfo(r),
 	}
 }
 

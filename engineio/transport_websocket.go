@@ -41,35 +41,12 @@ func (t *wsTransport) kickLocked() { t.KickLocked(t) }
 func (t *wsTransport) Lock()   { t.s.mu.Lock() }
 func (t *wsTransport) Unlock() { t.s.mu.Unlock() }
 
-// TakeLocked implements wsconn.Source.
-func (t *wsTransport) TakeLocked() ([]eioparser.Packet, bool) {
-	if len(t.s.queue) == 0 {
-		return nil, t.s.closed
-	}
-	return t.s.takeQueueLocked(), t.s.closed
-}
+// QueueLocked implements wsconn.Source.
+func (t *wsTransport) QueueLocked() (*[]eioparser.Packet, bool) { return &t.s.queue, t.s.closed }
 
 // WriteBatch implements wsconn.Source.
 func (t *wsTransport) WriteBatch(w io.Writer, hdr []byte, batch []eioparser.Packet) error {
 	return writeFrames(w, hdr, t.s.protocol, batch)
-}
-
-// Release implements wsconn.Source.
-func (t *wsTransport) Release(batch []eioparser.Packet) { t.s.releaseBatch(batch) }
-
-// idleQueueCap is the largest queue array an idle connection keeps.
-const idleQueueCap = 32
-
-// IdleLocked implements wsconn.Source: queue arrays that a burst grew are
-// given back; small ones stay, so the next message costs no allocation.
-func (t *wsTransport) IdleLocked() {
-	s := t.s
-	if cap(s.queue) > idleQueueCap {
-		s.queue = nil
-	}
-	if cap(s.spare) > idleQueueCap {
-		s.spare = nil
-	}
 }
 
 // Done implements wsconn.Source.
@@ -154,6 +131,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.upgrading = false
+			s.spare = nil // polling is over
 			s.poll.wakeLocked()
 			if len(s.queue) > 0 {
 				t.kickLocked()

@@ -1,7 +1,8 @@
 // Command chatserver runs the chat: the page at /, the socket.io client at
-// /socket.io/socket.io.js, and the Socket.IO endpoint at /socket.io/ for
-// every client generation (1.x to 4.x). Run with -h for the flags; each has
-// an environment variable equivalent.
+// /socket.io/socket.io.js, the Socket.IO endpoint at /socket.io/ for every
+// client generation (1.x to 4.x), and a plain WebSocket endpoint at /demo
+// for clients without a Socket.IO library. Run with -h for the flags; each
+// has an environment variable equivalent.
 package main
 
 import (
@@ -40,6 +41,7 @@ type options struct {
 	redis        string
 	nodeID       string
 	advertise    string
+	plainPath    string
 
 	maxConnections    int
 	handshakeRate     float64
@@ -65,6 +67,7 @@ func run(args []string) error {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&o.nodeID, "node-id", "", "with -redis: this node's name in the cluster, which starts every session id it hands out (default random) (CHAT_NODE_ID)")
 	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
+	fs.StringVar(&o.plainPath, "plain-ws-path", "/demo", "path where plain WebSocket clients (no Socket.IO library: a browser's bare WebSocket, websocat) join the chat; empty turns it off (CHAT_PLAIN_WS_PATH)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
 	fs.IntVar(&o.maxConnections, "max-connections", 20000, "most open sessions on this node; more get 503; 0 for no limit (CHAT_MAX_CONNECTIONS)")
 	fs.Float64Var(&o.handshakeRate, "handshake-rate", 100, "new sessions and upgrades per second per client address, burst twice that; more get 429; 0 for no limit (CHAT_HANDSHAKE_RATE)")
@@ -86,7 +89,7 @@ func run(args []string) error {
 		"max-connections": "CHAT_MAX_CONNECTIONS", "handshake-rate": "CHAT_HANDSHAKE_RATE", "max-packet-rate": "CHAT_MAX_PACKET_RATE",
 		"max-queue": "CHAT_MAX_QUEUE", "trust-forwarded-for": "CHAT_TRUST_FORWARDED_FOR", "read-header-timeout": "CHAT_READ_HEADER_TIMEOUT",
 		"read-timeout": "CHAT_READ_TIMEOUT", "idle-timeout": "CHAT_IDLE_TIMEOUT", "shutdown-timeout": "CHAT_SHUTDOWN_TIMEOUT", "redis": "REDIS_URL",
-		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE",
+		"node-id": "CHAT_NODE_ID", "advertise": "CHAT_ADVERTISE", "plain-ws-path": "CHAT_PLAIN_WS_PATH",
 	}); err != nil {
 		return err
 	}
@@ -118,6 +121,7 @@ func run(args []string) error {
 		RedisURL:  o.redis,
 		NodeID:    o.nodeID,
 		Advertise: o.advertise,
+		PlainPath: o.plainPath,
 		Logger:    log,
 		Limits: server.Limits{
 			MaxConnections:      o.maxConnections,

@@ -3,14 +3,19 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"siogo/engineio"
 	"siogo/internal/chat"
 	"siogo/internal/clientbundle"
 	"siogo/internal/metrics"
+	"siogo/internal/plainws"
 	"siogo/socketio"
 	"siogo/static"
 )
@@ -39,6 +44,11 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Limits bounds connections and handshake rates.
 	Limits Limits
+	// PlainPath is where plain WebSocket clients, which speak neither
+	// Engine.IO nor Socket.IO, join the chat (e.g. "/demo"); empty serves
+	// none. They are held to the Engine.IO limits and count towards the
+	// connection limit.
+	PlainPath string
 	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
 	// 120s for an idle keep-alive connection). The write timeout follows
 	// from the heartbeat, which bounds how long a poll is held.
@@ -79,7 +89,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	io      *socketio.Server
-	redis   *redisParts // nil on a single node
+	plain   *plainws.Server // nil without PlainPath
+	redis   *redisParts     // nil on a single node
 	handler http.Handler
 }
 
@@ -87,6 +98,9 @@ type Server struct {
 // configured, the Socket.IO server with the chat, and the routes.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
+	if err := checkPlainPath(cfg.PlainPath); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	page, err := newStaticFiles(cfg.StaticDir, static.Files)
 	if err != nil {
@@ -101,7 +115,13 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.io = s.newSocketIO()
-	chat.Register(s.io.Of("/"), s.counter(), s.log)
+	nsp := s.io.Of("/")
+	chat.Register(nsp, s.counter(), s.log)
+	if cfg.PlainPath != "" {
+		s.plain = plainws.NewServer(s.io.Engine(), func(c *plainws.Conn) (engineio.Handler, error) {
+			return chat.ConnectPlain(nsp, c)
+		})
+	}
 	s.handler = s.routes(page)
 	return s, nil
 }
@@ -124,10 +144,31 @@ func (s *Server) newSocketIO() *socketio.Server {
 		opts.Engine.NewID = s.redis.node.NewSessionID
 	}
 	var io *socketio.Server
-	adm := newAdmission(s.cfg.Limits, func() int { return io.Engine().SessionCount() })
+	adm := newAdmission(s.cfg.Limits, func() int {
+		n := io.Engine().SessionCount()
+		if s.plain != nil {
+			n += s.plain.Len()
+		}
+		return n
+	})
 	opts.Engine.AllowRequest = adm.chain(opts.Engine.AllowRequest)
 	io = socketio.NewServer(opts)
 	return io
+}
+
+// checkPlainPath refuses a plain WebSocket path that is not a path, or that
+// would hide the server's own endpoints.
+func checkPlainPath(path string) error {
+	if path == "" {
+		return nil
+	}
+	if !strings.HasPrefix(path, "/") || path == "/" {
+		return fmt.Errorf("plain WebSocket path %q: want a path below /, such as /demo", path)
+	}
+	if path == "/socket.io" || strings.HasPrefix(path, "/socket.io/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, path) {
+		return fmt.Errorf("plain WebSocket path %q: the server's own endpoints are there", path)
+	}
+	return nil
 }
 
 // counter is where clientIDs come from.
@@ -197,6 +238,10 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	// so a short window serves them all; one that has gone away must not
 	// hold the shutdown until its session times out.
 	dctx, dcancel := context.WithTimeout(sctx, drainWindow)
+	if s.plain != nil {
+		// Close frames 1001, and each client's answer, within the window.
+		s.plain.Close(dctx)
+	}
 	s.io.Close(dctx)
 	dcancel()
 	err := hs.Shutdown(sctx)

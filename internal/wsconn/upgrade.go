@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -53,3 +54,36 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// lingerTime bounds how long a closing connection waits for the client to
+// close its side, and lingerLimit how much it reads meanwhile.
+const (
+	lingerTime  = time.Second
+	lingerLimit = 4 << 20
+)
+
+// CloseWrite shuts down the sending side of conn, once its close frame is
+// written, so that the client sees the end of the stream and closes its
+// side; whoever reads conn then sees the end too. The read deadline is set
+// a second ahead, in case the client does not.
+func CloseWrite(conn net.Conn) {
+	inner := conn
+	if b, ok := conn.(*bufferedConn); ok {
+		inner = b.Conn
+	}
+	if cw, ok := inner.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	conn.SetReadDeadline(time.Now().Add(lingerTime))
+}
+
+// Linger closes conn once its close frame is written and no one reads it:
+// it shuts down the sending side, reads and drops what the client still
+// sends until the client closes its side (for a second and a few megabytes
+// at most), then closes conn. Closing at once with input unread would reset
+// the connection, and the client could lose the close frame.
+func Linger(conn net.Conn) {
+	CloseWrite(conn)
+	io.Copy(io.Discard, io.LimitReader(conn, lingerLimit))
+	conn.Close()
+}

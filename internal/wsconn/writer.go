@@ -12,22 +12,17 @@ import (
 )
 
 // Source is the send queue a Writer drains, guarded by the source's own
-// lock: the Writer takes it around TakeLocked and IdleLocked, and the
-// source holds it around Writer.KickLocked.
+// lock: the Writer takes it around QueueLocked, and the source holds it
+// around Writer.KickLocked.
 type Source[T any] interface {
 	sync.Locker
-	// TakeLocked removes and returns what is queued, and reports whether
-	// the connection is closing: once nothing is left the writer stops
-	// and calls Done(nil).
-	TakeLocked() (batch []T, closing bool)
+	// QueueLocked returns the queue, which the writer empties by taking
+	// what is in it, and reports whether the connection is closing: once
+	// the queue is empty the writer then stops and calls Done(nil).
+	QueueLocked() (queue *[]T, closing bool)
 	// WriteBatch writes the frames of batch to w. hdr is scratch space of
 	// ws.MaxHeaderSize bytes for their headers.
 	WriteBatch(w io.Writer, hdr []byte, batch []T) error
-	// Release hands back a written batch, so that its array can be reused.
-	Release(batch []T)
-	// IdleLocked is called when the writer stops for lack of traffic: a
-	// chance to give back arrays that a burst grew.
-	IdleLocked()
 	// Done is called once the writer has stopped for good: with nil when
 	// everything was written and the connection is closing (the source
 	// then sends its close frame and closes the connection), or with the
@@ -74,7 +69,18 @@ func (w *Writer[T]) KickLocked(src Source[T]) {
 	go w.run(src)
 }
 
-// run drains src onto the connection, batch by batch.
+// The arrays a writer keeps: the written batch's, to become the next
+// queue, up to maxSpare entries (a burst's large one goes), and once idle
+// the queue's own up to idleQueueCap, so that the next message costs no
+// allocation but an idle connection holds little.
+const (
+	maxSpare     = 256
+	idleQueueCap = 32
+)
+
+// run drains src onto the connection, batch by batch. Each written batch's
+// array goes back to src as the next queue, so steady traffic allocates
+// nothing.
 func (w *Writer[T]) run(src Source[T]) {
 	var timer *time.Timer
 	defer func() {
@@ -82,15 +88,17 @@ func (w *Writer[T]) run(src Source[T]) {
 			timer.Stop()
 		}
 	}()
+	var spare []T
 	lingered := false
 	for {
 		src.Lock()
-		batch, closing := src.TakeLocked()
+		queue, closing := src.QueueLocked()
+		batch := *queue
 		if len(batch) == 0 {
 			if closing || lingered {
 				w.writing = false
-				if !closing {
-					src.IdleLocked()
+				if !closing && cap(batch) > idleQueueCap {
+					*queue = nil
 				}
 				src.Unlock()
 				if closing {
@@ -112,10 +120,15 @@ func (w *Writer[T]) run(src Source[T]) {
 			}
 			continue
 		}
+		*queue = spare
 		src.Unlock()
 		lingered = false
 		err := w.writeBatch(src, batch)
-		src.Release(batch)
+		clear(batch)
+		spare = nil
+		if cap(batch) <= maxSpare {
+			spare = batch[:0]
+		}
 		if err != nil {
 			src.Lock()
 			w.writing = false
