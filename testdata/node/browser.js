@@ -20,7 +20,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./chromium');
 
 const TABS = 4;
 const WAIT_MS = 10000;
@@ -193,21 +193,7 @@ async function main() {
     process.exit(1);
   }, WATCHDOG_MS);
 
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: WAIT_MS,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium(WAIT_MS);
 
   try {
     const tabs = [];
