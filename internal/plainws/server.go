@@ -18,6 +18,7 @@ package plainws
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -70,14 +71,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !wsconn.IsUpgradeRequest(r) {
+		scheme := "ws"
+		if r.TLS != nil {
+			scheme = "wss"
+		}
 		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "a WebSocket endpoint: connect with a WebSocket client, e.g. websocat ws://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
+		http.Error(w, "a WebSocket endpoint: connect with a WebSocket client, e.g. websocat "+scheme+"://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
 		return
 	}
 	if allow := s.cfg.AllowRequest; allow != nil {
 		if err := allow(r); err != nil {
 			status := http.StatusForbidden
-			if rerr, ok := err.(*engineio.RequestError); ok {
+			var rerr *engineio.RequestError
+			if errors.As(err, &rerr) {
 				status = rerr.Status
 			}
 			s.refuse(w, status, err.Error())

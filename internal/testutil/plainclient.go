@@ -51,16 +51,16 @@ func DialPlain(ctx context.Context, u string, header http.Header) (*PlainClient,
 	}
 	c := &PlainClient{conn: conn}
 	c.rd = wsutil.Reader{Source: src, State: ws.StateClientSide}
-	c.ctl = wsutil.ControlHandler{Src: &c.rd, Dst: lockedWriter{&c.wmu, conn}, State: ws.StateClientSide}
+	c.ctl = wsutil.ControlHandler{Src: &c.rd, Dst: plainConnWriter{&c.wmu, conn}, State: ws.StateClientSide}
 	return c, nil
 }
 
-type lockedWriter struct {
+type plainConnWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l plainConnWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
