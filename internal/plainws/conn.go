@@ -24,15 +24,16 @@ type Conn struct {
 
 	rate ratelimit.Bucket // the reader's alone
 
-	mu        sync.Mutex
-	handler   engineio.Handler
-	open      bool // the handshake is done: w.Conn is set and the writer may run
-	reading   bool // the reader runs; it closes w.Conn when it stops
-	queue     []engineio.Message
-	closed    bool
-	reason    string
-	closeCode ws.StatusCode // the close frame the writer sends last, 0 for none
-	closeText string
+	mu         sync.Mutex
+	handler    engineio.Handler
+	open       bool // the handshake is done: w.Conn is set and the writer may run
+	reading    bool // the reader runs; it closes w.Conn when it stops
+	queue      []engineio.Message
+	overflowed bool // the queue overflowed: the connection is being dropped
+	closed     bool
+	reason     string
+	closeCode  ws.StatusCode // the close frame the writer sends last, 0 for none
+	closeText  string
 
 	pingTimer *time.Timer // next ping
 	pongTimer *time.Timer // deadline of the pong that answers it
@@ -65,13 +66,18 @@ func (c *Conn) Send(msgs ...engineio.Message) error {
 		return engineio.ErrClosed
 	}
 	if len(c.queue)+len(msgs) > c.srv.cfg.MaxQueuedPackets {
+		first := !c.overflowed
+		c.overflowed = true
 		c.mu.Unlock()
-		if obs := c.srv.cfg.Observer; obs != nil {
-			obs.QueueOverflow()
+		if first {
+			if obs := c.srv.cfg.Observer; obs != nil {
+				obs.QueueOverflow()
+			}
+			// Closed from another goroutine: the caller may be in the
+			// middle of a broadcast, and the close runs the handler's
+			// OnClose.
+			go c.closeWith("send queue full", closeDrop, 0, "")
 		}
-		// Closed from another goroutine: the caller may be in the middle
-		// of a broadcast, and the close runs the handler's OnClose.
-		go c.closeWith("send queue full", closeDrop, 0, "")
 		return engineio.ErrQueueFull
 	}
 	c.queue = append(c.queue, msgs...)

@@ -333,6 +333,11 @@ func TestPlainSlowConsumer(t *testing.T) {
 	if !errors.Is(err, engineio.ErrQueueFull) {
 		t.Fatalf("Send: %v, want ErrQueueFull", err)
 	}
+	// Broadcasts that come before the connection is gone are refused too,
+	// without counting the client again.
+	if err := conn.Send(big); !errors.Is(err, engineio.ErrQueueFull) && !errors.Is(err, engineio.ErrClosed) {
+		t.Errorf("Send after the overflow: %v", err)
+	}
 	if reason := <-f.closed; reason != "send queue full" {
 		t.Errorf("handler told %q", reason)
 	}
