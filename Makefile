@@ -61,8 +61,8 @@ FUZZ_TARGETS := \
 	internal/eioparser:FuzzDecodePayloadV4 \
 	internal/eioparser:FuzzDecodePayloadV3Text \
 	internal/eioparser:FuzzDecodePayloadV3Binary \
-	engineio:FuzzFrameReader \
-	engineio:FuzzDeflateFrameReader \
+	internal/wsconn:FuzzFrameReader \
+	internal/wsconn:FuzzDeflateFrameReader \
 	socketio:FuzzDecodeText \
 	socketio:FuzzDecoder \
 	redisbroker:FuzzDecodeMessage

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"siogo/internal/eioparser"
+	"siogo/internal/wsconn"
 	"slices"
 	"strings"
 	"sync"
@@ -253,7 +254,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeUnknownTransport)
 		return
 	}
-	isUpgrade := isWebSocketRequest(r)
+	isUpgrade := wsconn.IsUpgradeRequest(r)
 	if transport == TransportWebSocket && !isUpgrade {
 		writeError(w, codeBadRequest)
 		return
@@ -344,21 +345,23 @@ type RequestError struct {
 // Error returns the message.
 func (e *RequestError) Error() string { return e.Message }
 
-func isWebSocketRequest(r *http.Request) bool {
-	return r.Method == http.MethodGet &&
-		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		headerHasToken(r.Header, "Connection", "upgrade")
+// OriginAllowed reports whether a request may come from its Origin under
+// the policy a Server applies with Config.AllowedOrigins: a request without
+// an Origin (not from a browser) or from the server's own origin always may;
+// any other origin must be in allowed, where "*" allows any. Endpoints served
+// beside a Server use it to apply the same policy.
+func OriginAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || sameOrigin(origin, r.Host) || crossOriginAllowed(origin, allowed)
 }
 
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+func crossOriginAllowed(origin string, allowed []string) bool {
+	return slices.Contains(allowed, origin) || slices.Contains(allowed, "*")
 }
 
 // cors checks the Origin of a browser request and sets the CORS response
@@ -371,13 +374,10 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request, jsonp bool) bool {
 	if !fromHeader && jsonp {
 		origin = refererOrigin(r.Header.Get("Referer"))
 	}
-	if origin == "" {
+	if origin == "" || sameOrigin(origin, r.Host) {
 		return true
 	}
-	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	if !slices.Contains(s.cfg.AllowedOrigins, origin) && !slices.Contains(s.cfg.AllowedOrigins, "*") {
+	if !crossOriginAllowed(origin, s.cfg.AllowedOrigins) {
 		return false
 	}
 	if !fromHeader {
@@ -505,14 +505,14 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	s.mu.Unlock()
 
 	if transport == TransportWebSocket {
-		t, err := upgradeWebSocket(w, r, s.cfg.PerMessageDeflate)
+		conn, deflate, err := wsconn.Upgrade(w, r, s.cfg.PerMessageDeflate)
 		if err != nil {
 			s.remove(sess)
 			return
 		}
 		sess.queue = append(sess.queue, outPacket{Packet: openPkt})
 		sess.start(TransportWebSocket)
-		sess.runWebSocket(t)
+		sess.runWebSocket(conn, deflate)
 		return
 	}
 	// The polling handshake answers with the open packet alone; what the

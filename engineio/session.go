@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"siogo/internal/eioparser"
+	"siogo/internal/ratelimit"
 )
 
 // ErrClosed is returned by Send on a closed session.
@@ -25,6 +26,20 @@ type RequestInfo struct {
 	Header     http.Header
 	Time       time.Time
 	Secure     bool
+}
+
+// NewRequestInfo describes r, keeping copies of its URL and headers, as of
+// now.
+func NewRequestInfo(r *http.Request) RequestInfo {
+	u := *r.URL
+	return RequestInfo{
+		RemoteAddr: r.RemoteAddr,
+		Host:       r.Host,
+		URL:        &u,
+		Header:     r.Header.Clone(),
+		Time:       time.Now(),
+		Secure:     r.TLS != nil,
+	}
 }
 
 // Message is one Engine.IO message: text, or raw bytes when Binary is set.
@@ -59,11 +74,11 @@ type Session struct {
 	// WebSocket reader may overlap during an upgrade. It also guards the
 	// packet rate limit.
 	inMu sync.Mutex
-	rate tokenBucket
+	rate ratelimit.Bucket
 
 	mu        sync.Mutex
 	queue     []outPacket
-	spare     []outPacket // the previous batch's backing array, reused
+	spare     []outPacket // the previous poll's batch array, reused
 	closed    bool
 	reason    string
 	upgrading bool         // a WebSocket has probed; polls return at once
@@ -76,20 +91,12 @@ type Session struct {
 }
 
 func newSession(srv *Server, protocol int, r *http.Request) *Session {
-	u := *r.URL
 	return &Session{
 		srv:      srv,
 		id:       srv.cfg.NewID(),
 		protocol: protocol,
 		poll:     pollState{wake: make(chan struct{}, 1)},
-		req: RequestInfo{
-			RemoteAddr: r.RemoteAddr,
-			Host:       r.Host,
-			URL:        &u,
-			Header:     r.Header.Clone(),
-			Time:       time.Now(),
-			Secure:     r.TLS != nil,
-		},
+		req:      NewRequestInfo(r),
 	}
 }
 
@@ -239,7 +246,7 @@ func (s *Session) overflow() {
 // wakeLocked makes the current transport pick up the queue.
 func (s *Session) wakeLocked() {
 	if s.ws != nil && !s.upgrading {
-		s.ws.kickLocked(s)
+		s.ws.kickLocked()
 		return
 	}
 	s.poll.wakeLocked()
@@ -304,10 +311,10 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	lingering := false
 	if s.ws != nil && !s.upgrading {
 		if mode == closeFlush {
-			s.ws.kickLocked(s)
+			s.ws.kickLocked()
 		} else {
 			s.queue = nil
-			s.ws.conn.Close()
+			s.ws.Conn.Close()
 		}
 	} else {
 		// A polling client learns of the end from a close packet, which
@@ -317,7 +324,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 		}
 		if s.ws != nil {
 			// A probing WebSocket that never finished the upgrade.
-			s.ws.conn.Close()
+			s.ws.Conn.Close()
 		}
 		s.poll.wakeLocked()
 		// A server-side close with no poll waiting keeps the session
@@ -357,36 +364,10 @@ func (s *Session) Closed() bool {
 	return s.closed
 }
 
-// tokenBucket is the packet rate limit of one session: refilled at the
-// configured rate, holding at most one second's worth.
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// allow spends a token; limit is the rate per second, 0 for none.
-func (b *tokenBucket) allow(limit int) bool {
-	if limit <= 0 {
-		return true
-	}
-	now := time.Now()
-	if b.last.IsZero() {
-		b.tokens = float64(limit)
-	} else {
-		b.tokens = min(float64(limit), b.tokens+now.Sub(b.last).Seconds()*float64(limit))
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // onPacket handles one packet from the client on any transport.
 func (s *Session) onPacket(p eioparser.Packet) {
 	s.inMu.Lock()
-	allowed := s.rate.allow(s.srv.cfg.MaxPacketsPerSecond)
+	allowed := s.rate.Allow(s.srv.cfg.MaxPacketsPerSecond)
 	s.inMu.Unlock()
 	if !allowed {
 		if obs := s.srv.cfg.Observer; obs != nil {

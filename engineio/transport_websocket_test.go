@@ -31,7 +31,7 @@ func TestWebSocketFrames(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		var fw frameWriter
-		if err := fw.writeFrames(&buf, c.protocol, 0, []outPacket{{Packet: c.pkt}}); err != nil {
+		if err := fw.writeFrames(&buf, make([]byte, ws.MaxHeaderSize), c.protocol, 0, []outPacket{{Packet: c.pkt}}); err != nil {
 			t.Fatal(err)
 		}
 		f, err := testutil.ReadFrame(&buf, 1<<20)

@@ -99,8 +99,10 @@ func (s *Server) broadcastFrames(bc *Broadcast) []engineio.Message {
 }
 
 // deliver queues a broadcast on every selected local socket. The packet is
-// encoded once and the same frames go to every recipient; recoverable
-// sockets get a second encoding, made once too, that carries the offset.
+// encoded once and the same frames go to every Socket.IO recipient;
+// recoverable sockets get a second encoding, made once too, that carries
+// the offset; the raw form (see Namespace.ConnectRaw) is computed once,
+// when a raw socket is among the recipients, and shared by all of them.
 // Outgoing listeners, if any, get the recipients once the lock is
 // released, in a list of their own.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
@@ -111,6 +113,8 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 	hooks := n.hooks.anyOutgoing.load()
 	var watched *[]*Socket
 	var offsetFrames []engineio.Message
+	var raw []engineio.Message // one message, the same for every raw socket
+	var rawErr error
 	n.fanout.Lock()
 	to := n.targets[:0]
 	if hooks != nil {
@@ -119,6 +123,26 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 	}
 	to = n.rooms.selectSockets(b.Opts, n, to)
 	for _, s := range to {
+		if s.raw != nil {
+			if raw == nil && rawErr == nil {
+				var msg engineio.Message
+				if msg, rawErr = rawMessage(b.Data, b.Attachments); rawErr != nil {
+					n.srv.log.Warn("socketio: a broadcast has no raw form", "nsp", n.name, "err", rawErr)
+				} else {
+					raw = []engineio.Message{msg}
+				}
+			}
+			if raw != nil {
+				s.raw.conn.Send(raw...)
+			}
+			continue
+		}
+		if fl := s.floor.Load(); fl != nil && offset != "" {
+			if !offsetAfter(offset, *fl) {
+				continue // replayed already
+			}
+			s.floor.Store(nil)
+		}
 		f := frames
 		if offset != "" && s.pid != "" {
 			if offsetFrames == nil {

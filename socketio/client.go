@@ -105,7 +105,8 @@ func (c *client) connect(name string, auth json.RawMessage) {
 			session, missed, last = nsp.tryRecover(pid, offset)
 		}
 	}
-	sock := newSocket(nsp, c, auth, recoverable, session)
+	sock := newSocket(nsp, c.conn, c.protocol(), auth, recoverable, session)
+	sock.client = c
 	if session == nil || !c.srv.opts.Recovery.SkipMiddlewares {
 		if err := nsp.runMiddlewares(sock, auth); err != nil {
 			c.sendPacket(&packet{Type: packetConnectError, Namespace: name, Data: connectErrorData(c.protocol(), err)})

@@ -15,6 +15,12 @@
 // Every broadcast is encoded once and the same bytes are queued on every
 // recipient's connection.
 //
+// A connection with no Engine.IO or Socket.IO framing at all, such as a
+// plain WebSocket, joins a namespace through Namespace.ConnectRaw: each
+// message it sends is one event, and it receives the first argument of
+// each event, as JSON. Such raw sockets take part in rooms and broadcasts
+// like any other; a broadcast computes their form once, too.
+//
 // A Broker links the servers of a cluster: the server delivers to its own
 // sockets, and the broker carries broadcasts and requests (FetchSockets,
 // SocketsJoin, ServerSideEmit and the like) between nodes. MemoryBroker

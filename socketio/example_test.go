@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"siogo/engineio"
 	"siogo/internal/eioclient"
 	"siogo/socketio"
 )
@@ -189,4 +191,42 @@ func (e *exampleClient) nextBinary() []byte {
 		panic(fmt.Sprint("want a binary message: ", err))
 	}
 	return p.Data
+}
+
+// lineConn stands for a connection without Socket.IO framing, a plain
+// WebSocket say: it prints each message it is sent.
+type lineConn struct{ id string }
+
+func (c lineConn) ID() string        { return c.id }
+func (c lineConn) Transport() string { return "lines" }
+func (c lineConn) Close(string)      {}
+func (c lineConn) Request() engineio.RequestInfo {
+	return engineio.RequestInfo{URL: &url.URL{Path: "/"}, Header: http.Header{}}
+}
+func (c lineConn) Send(msgs ...engineio.Message) error {
+	for _, m := range msgs {
+		fmt.Printf("%s receives %s\n", c.id, m.Data)
+	}
+	return nil
+}
+
+// A connection that speaks neither Engine.IO nor Socket.IO joins a
+// namespace as a raw socket: the text it sends is an event, and it receives
+// the first argument of every event as JSON.
+func ExampleNamespace_ConnectRaw() {
+	io := socketio.NewServer(socketio.Options{})
+	defer io.Close(context.Background())
+	chat := io.Of("/")
+	chat.On("say", func(s *socketio.Socket, text string) {
+		chat.Emit("said", map[string]string{"from": string(s.ID()), "text": text})
+	})
+
+	h, err := chat.ConnectRaw(lineConn{"plain-1"}, "say")
+	if err != nil {
+		fmt.Println("refused:", err)
+		return
+	}
+	// The transport hands over each message the client sends.
+	h.OnMessage([]byte("hello"), false)
+	// Output: plain-1 receives {"from":"plain-1","text":"hello"}
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,33 +138,67 @@ func (n *Namespace) replay(ctx context.Context, offset string, rooms []Room) ([]
 // logged meanwhile, then those that reached it while it was being
 // restored, each once and in order. The socket buffers what it is delivered
 // from its registration on, so nothing falls between the log and the live
-// broadcasts.
+// broadcasts. A node may read the log ahead of its own deliveries (the
+// Streams broker reads Redis on one connection and replays from another),
+// so what reaches the socket later with an offset it has had already is
+// dropped too (see Socket.floor).
 func (n *Namespace) restore(s *Socket, first []missed, last string) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.srv.opts.RequestTimeout)
 	defer cancel()
-	second, _, err := n.replay(ctx, last, s.Rooms())
+	second, end, err := n.replay(ctx, last, s.Rooms())
 	if err != nil {
 		n.srv.log.Warn("socketio: cannot read the rest of a recovered socket's log", "nsp", n.name, "sid", s.id, "err", err)
+		end = last
 	}
-	sent := make(map[string]struct{}, len(first)+len(second))
+	sent := 0
+	floor := ""
 	for _, m := range append(first, second...) {
-		if _, dup := sent[m.offset]; dup {
+		if floor != "" && !offsetAfter(m.offset, floor) {
 			continue
 		}
-		sent[m.offset] = struct{}{}
+		floor = m.offset
+		sent++
 		s.client.conn.Send(withOffset(m.b.Data, m.b.Attachments, n.name, m.offset)...)
+	}
+	if floor == "" || offsetAfter(end, floor) {
+		floor = end
 	}
 	s.mu.Lock()
 	for _, p := range s.pending {
-		if _, dup := sent[p.offset]; dup {
+		if p.offset != "" && !offsetAfter(p.offset, floor) {
 			continue
 		}
 		s.client.conn.Send(p.frames...)
 	}
 	s.pending = nil
+	if floor != "" {
+		s.floor.Store(&floor)
+	}
 	s.replaying.Store(false)
 	s.mu.Unlock()
-	n.srv.opts.Observer.Replayed(len(sent))
+	n.srv.opts.Observer.Replayed(sent)
+}
+
+// offsetAfter reports whether offset a comes after b in a log. Offsets are
+// "<int>-<int>", as Redis stream ids are, ordered by the first number, then
+// the second; an offset of another form comes after anything.
+func offsetAfter(a, b string) bool {
+	am, as, ok1 := splitOffset(a)
+	bm, bs, ok2 := splitOffset(b)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return am > bm || am == bm && as > bs
+}
+
+func splitOffset(o string) (uint64, uint64, bool) {
+	ms, seq, ok := strings.Cut(o, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	m, err1 := strconv.ParseUint(ms, 10, 64)
+	n, err2 := strconv.ParseUint(seq, 10, 64)
+	return m, n, err1 == nil && err2 == nil
 }
 
 // pendingDelivery is a broadcast that reached a socket while it was being

@@ -28,7 +28,8 @@ type Handshake struct {
 type Socket struct {
 	id        SocketID
 	nsp       *Namespace
-	client    *client
+	client    *client    // the Socket.IO client, or nil for a raw socket
+	raw       *rawClient // the raw connection of a raw socket (see Namespace.ConnectRaw)
 	handshake Handshake
 	data      atomic.Pointer[any]
 	// pid is the private session id of a recoverable socket, "" when the
@@ -38,6 +39,9 @@ type Socket struct {
 	// replaying is set while a recovered socket is being brought up to
 	// date; deliveries wait in pending meanwhile.
 	replaying atomic.Bool
+	// floor is the offset a recovered socket has been brought up to, until
+	// a delivery passes it: deliveries at or below it are ones it has had.
+	floor atomic.Pointer[string]
 
 	mu        sync.Mutex
 	connected bool
@@ -62,15 +66,19 @@ var (
 	ErrDisconnected = errors.New("socketio: socket disconnected")
 )
 
-// newSocket creates a socket; session is the recovered session it takes
-// over, or nil.
-func newSocket(nsp *Namespace, c *client, auth json.RawMessage, recoverable bool, session *SavedSession) *Socket {
-	req := c.conn.Request()
+// newSocket returns a socket on conn for a client of the given Socket.IO
+// protocol revision, 0 for a raw socket; the caller sets client or raw.
+// session is the recovered session it takes over, or nil.
+func newSocket(nsp *Namespace, conn RawConn, protocol int, auth json.RawMessage, recoverable bool, session *SavedSession) *Socket {
+	req := conn.Request()
+	// Protocol 4 and raw sockets take the connection's id (with the
+	// namespace's name in front but on "/"), as the reference does for
+	// Engine.IO 3 clients; protocol 5 gives each socket one of its own.
 	id := SocketID(engineio.NewSessionID())
-	if c.protocol() == 4 {
-		id = SocketID(c.conn.ID())
+	if protocol != 5 {
+		id = SocketID(conn.ID())
 		if nsp.name != "/" {
-			id = SocketID(nsp.name + "#" + c.conn.ID())
+			id = SocketID(nsp.name + "#" + conn.ID())
 		}
 	}
 	if auth == nil {
@@ -88,7 +96,6 @@ func newSocket(nsp *Namespace, c *client, auth json.RawMessage, recoverable bool
 		pid:       pid,
 		recovered: session != nil,
 		nsp:       nsp,
-		client:    c,
 		connected: true,
 		handshake: Handshake{
 			Auth:    auth,
@@ -116,14 +123,29 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake describes the connection request.
 func (s *Socket) Handshake() *Handshake { return &s.handshake }
 
-// Protocol returns the Socket.IO protocol revision, 4 or 5.
-func (s *Socket) Protocol() int { return s.client.protocol() }
+// Protocol returns the Socket.IO protocol revision, 4 or 5, or 0 for a raw
+// socket (see Namespace.ConnectRaw).
+func (s *Socket) Protocol() int {
+	if s.raw != nil {
+		return 0
+	}
+	return s.client.protocol()
+}
 
-// Transport returns the Engine.IO transport currently in use.
-func (s *Socket) Transport() string { return s.client.conn.Transport() }
+// Transport returns the transport currently in use.
+func (s *Socket) Transport() string { return s.conn().Transport() }
 
-// SessionID returns the id of the Engine.IO session under the socket.
-func (s *Socket) SessionID() string { return s.client.conn.ID() }
+// SessionID returns the id of the Engine.IO session under the socket, or of
+// a raw socket's connection.
+func (s *Socket) SessionID() string { return s.conn().ID() }
+
+// conn is the connection under the socket.
+func (s *Socket) conn() RawConn {
+	if s.raw != nil {
+		return s.raw.conn
+	}
+	return s.client.conn
+}
 
 // SetData attaches application data to the socket. It travels with the
 // socket, encoded with encoding/json: FetchSockets on any node shows it, and
@@ -174,10 +196,14 @@ func (s *Socket) EmitRaw(event string, args []json.RawMessage, attachments [][]b
 }
 
 // sendEvent sends an event to this client, once the namespace's outgoing
-// listeners have seen it.
+// listeners have seen it: its frames on the Engine.IO session, or its raw
+// form on a raw socket's connection.
 func (s *Socket) sendEvent(p *packet) error {
 	if hooks := s.nsp.hooks.anyOutgoing.load(); hooks != nil {
 		notifyOutgoing(hooks, p.Data, p.Attachments, []*Socket{s})
+	}
+	if s.raw != nil {
+		return s.raw.send(p)
 	}
 	return s.client.sendPacket(p)
 }
@@ -273,9 +299,15 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 func (s *Socket) To(rooms ...Room) *BroadcastOperator { return s.Broadcast().To(rooms...) }
 
 // Disconnect leaves the namespace, telling the client. With closeConn the
-// whole underlying connection is closed too.
+// whole underlying connection is closed too; a raw socket's connection,
+// which serves that socket alone, is closed either way.
 func (s *Socket) Disconnect(closeConn bool) {
 	if !s.Connected() {
+		return
+	}
+	if s.raw != nil {
+		s.onClose("server namespace disconnect")
+		s.raw.conn.Close("server namespace disconnect")
 		return
 	}
 	s.client.sendPacket(&packet{Type: packetDisconnect, Namespace: s.nsp.name})
@@ -381,18 +413,22 @@ func (s *Socket) onEvent(p *packet) {
 		return
 	}
 	name, _ := eventName(p.Data)
-	h := s.nsp.handler(name)
+	s.dispatch(&Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID})
+}
+
+// dispatch runs the namespace's listeners and handler of m's event.
+func (s *Socket) dispatch(m *Message) {
+	h := s.nsp.handler(m.Event)
 	anyHooks := s.nsp.hooks.anyIncoming.load()
 	if h == nil && anyHooks == nil {
 		return
 	}
-	m := &Message{Event: name, Args: elems[1:], Attachments: p.Attachments, socket: s, ackID: p.ID, wantsAck: p.HasID}
 	defer func() {
 		// A failing handler costs its own client the connection, never
 		// the process.
 		if r := recover(); r != nil {
-			s.nsp.srv.log.Error("socketio: event handler panicked", "event", name, "panic", r, "stack", string(debug.Stack()))
-			s.client.conn.Close("handler panic")
+			s.nsp.srv.log.Error("socketio: event handler panicked", "event", m.Event, "panic", r, "stack", string(debug.Stack()))
+			s.conn().Close("handler panic")
 		}
 	}()
 	for _, f := range anyHooks {

@@ -1,7 +1,8 @@
 // Command chatserver runs the chat: the page at /, the socket.io client at
-// /socket.io/socket.io.js, and the Socket.IO endpoint at /socket.io/ for
-// every client generation (1.x to 4.x). Run with -h for the flags; each has
-// an environment variable equivalent.
+// /socket.io/socket.io.js, the Socket.IO endpoint at /socket.io/ for every
+// client generation (1.x to 4.x), and a plain WebSocket endpoint at /demo
+// for clients without a Socket.IO library. Run with -h for the flags; each
+// has an environment variable equivalent.
 package main
 
 import (
@@ -43,6 +44,7 @@ type options struct {
 	broker       string
 	nodeID       string
 	advertise    string
+	plainPath    string
 
 	httpCompression            bool
 	httpCompressionThreshold   int
@@ -93,6 +95,7 @@ func run(args []string) error {
 	fs.StringVar(&o.nodeID, "node-id", "", "with -redis: this node's name in the cluster, which starts every session id it hands out (default random) (CHAT_NODE_ID)")
 	fs.StringVar(&o.advertise, "advertise", "", "with -redis: host:port the other nodes reach this one at, to forward requests for its sessions (default: the listen address, or this machine's first non-loopback address when listening on all) (CHAT_ADVERTISE)")
 	fs.StringVar(&o.broker, "broker", "streams", "with -redis: streams (Redis Streams, durable: connection-state recovery across nodes; compatible with @socket.io/redis-streams-adapter) or pubsub (compatible with @socket.io/redis-adapter) (CHAT_BROKER)")
+	fs.StringVar(&o.plainPath, "plain-ws-path", "/demo", "path where plain WebSocket clients (no Socket.IO library: a browser's bare WebSocket, websocat) join the chat; empty turns it off (CHAT_PLAIN_WS_PATH)")
 	fs.StringVar(&o.redis, "redis", "", "share broadcasts and clientIDs with other nodes through Redis at this URL, e.g. redis://127.0.0.1:6379/0 (REDIS_URL)")
 	fs.BoolVar(&o.admin, "admin", false, "serve the Socket.IO Admin UI: the /admin namespace, and its dashboard at /admin/ (CHAT_ADMIN)")
 	fs.StringVar(&o.adminUser, "admin-user", "", "with -admin: the user name the dashboard must give (CHAT_ADMIN_USER)")
@@ -126,6 +129,7 @@ func run(args []string) error {
 		"per-message-deflate": "CHAT_PER_MESSAGE_DEFLATE", "per-message-deflate-threshold": "CHAT_PER_MESSAGE_DEFLATE_THRESHOLD",
 		"admin": "CHAT_ADMIN", "admin-user": "CHAT_ADMIN_USER", "admin-password-hash": "CHAT_ADMIN_PASSWORD_HASH",
 		"admin-insecure": "CHAT_ADMIN_INSECURE",
+		"plain-ws-path":  "CHAT_PLAIN_WS_PATH",
 	}); err != nil {
 		return err
 	}
@@ -172,6 +176,7 @@ func run(args []string) error {
 		NodeID:          o.nodeID,
 		Advertise:       o.advertise,
 		Logger:          log,
+		PlainPath:       o.plainPath,
 		Limits: server.Limits{
 			MaxConnections:      o.maxConnections,
 			HandshakesPerSecond: o.handshakeRate,

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"siogo/engineio"
 	"siogo/socketio"
 )
 
@@ -91,4 +92,15 @@ func Register(nsp *socketio.Namespace, ids Counter, log *slog.Logger) {
 			ClientID int64 `json:"clientID"`
 		}{member.ClientID})
 	})
+}
+
+// ConnectPlain makes a connection without Socket.IO framing, such as a plain
+// WebSocket, a member of the chat on nsp, which Register set up: each text
+// message it sends is a line, exactly as if it had emitted serverReceiver
+// with that string, and it receives every line as one message holding the
+// JSON {"clientID": N, "message": "..."} that clientReceiver carries. The
+// returned Handler takes the connection's messages (see
+// socketio.Namespace.ConnectRaw).
+func ConnectPlain(nsp *socketio.Namespace, conn socketio.RawConn) (engineio.Handler, error) {
+	return nsp.ConnectRaw(conn, EventIn)
 }

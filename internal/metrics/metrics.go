@@ -51,11 +51,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "siogo_connected_clients",
-			Help: "Open Engine.IO sessions, by current transport and Engine.IO protocol revision (3: socket.io-client 1.x and 2.x, 4: 3.x and 4.x).",
+			Help: "Open Engine.IO sessions, by current transport and Engine.IO protocol revision (3: socket.io-client 1.x and 2.x, 4: 3.x and 4.x), and plain WebSocket connections (transport plain, no protocol).",
 		}, []string{"transport", "protocol"}),
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_sessions_opened_total",
-			Help: "Engine.IO sessions opened on this node, by handshake transport and protocol revision.",
+			Help: "Engine.IO sessions opened on this node, by handshake transport and protocol revision, and plain WebSocket connections (transport plain, no protocol).",
 		}, []string{"transport", "protocol"}),
 		upgrades: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_upgrades_total",
@@ -63,7 +63,7 @@ func New() *Metrics {
 		}, []string{"protocol"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_sessions_closed_total",
-			Help: "Engine.IO sessions closed, by reason.",
+			Help: "Engine.IO sessions and plain WebSocket connections closed, by reason.",
 		}, []string{"reason"}),
 		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_send_queue_drops_total",
@@ -79,11 +79,11 @@ func New() *Metrics {
 		}, []string{"status"}),
 		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_messages_in_total",
-			Help: "Socket.IO packets received from clients.",
+			Help: "Socket.IO packets, and plain WebSocket messages, received from clients.",
 		}),
 		messagesOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_messages_out_total",
-			Help: "Socket.IO packets queued to local clients by broadcasts (one per recipient).",
+			Help: "Socket.IO packets, and plain WebSocket messages, queued to local clients by broadcasts (one per recipient).",
 		}),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "siogo_broadcast_recipients",
@@ -172,13 +172,22 @@ func (m *Metrics) gauge(transport string, protocol int) prometheus.Gauge {
 			return m.polling[protocol]
 		}
 	}
-	return m.connected.WithLabelValues(transport, strconv.Itoa(protocol))
+	return m.connected.WithLabelValues(transport, protocolLabel(protocol))
+}
+
+// protocolLabel is the protocol label of an Engine.IO revision. Plain
+// WebSocket connections, revision 0, have none: an empty label.
+func protocolLabel(protocol int) string {
+	if protocol == 0 {
+		return ""
+	}
+	return strconv.Itoa(protocol)
 }
 
 // SessionOpened implements engineio.Observer.
 func (m *Metrics) SessionOpened(transport string, protocol int) {
 	m.gauge(transport, protocol).Inc()
-	m.sessions.WithLabelValues(transport, strconv.Itoa(protocol)).Inc()
+	m.sessions.WithLabelValues(transport, protocolLabel(protocol)).Inc()
 }
 
 // SessionUpgraded implements engineio.Observer.

@@ -49,6 +49,10 @@ func TestMetrics(t *testing.T) {
 	m.SessionUpgraded(4)
 	m.SessionClosed("polling", 4, "transport close")
 	m.SessionOpened("websocket", 3)
+	// Two plain WebSocket connections, one closed.
+	m.SessionOpened("plain", 0)
+	m.SessionOpened("plain", 0)
+	m.SessionClosed("plain", 0, "binary messages not accepted")
 	m.QueueOverflow()
 	m.PacketRateExceeded()
 	m.RequestRefused(429)
@@ -73,6 +77,9 @@ func TestMetrics(t *testing.T) {
 		`siogo_connected_clients{protocol="3",transport="websocket"} 1`,
 		`siogo_connected_clients{protocol="3",transport="polling"} 0`,
 		`siogo_sessions_opened_total{protocol="4",transport="polling"} 3`,
+		`siogo_connected_clients{protocol="",transport="plain"} 1`,
+		`siogo_sessions_opened_total{protocol="",transport="plain"} 2`,
+		`siogo_sessions_closed_total{reason="binary messages not accepted"} 1`,
 		`siogo_upgrades_total{protocol="4"} 1`,
 		`siogo_sessions_closed_total{reason="transport close"} 1`,
 		`siogo_send_queue_drops_total 1`,

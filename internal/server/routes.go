@@ -13,8 +13,8 @@ import (
 
 // routes maps the server's paths: the Socket.IO endpoint (forwarding
 // requests for other nodes' sessions in a cluster) and the client bundle
-// under /socket.io/, the health endpoints, the metrics, the Admin UI
-// dashboard when it is on, and the page.
+// under /socket.io/, the plain WebSocket endpoint, the health endpoints,
+// the metrics, the Admin UI dashboard when it is on, and the page.
 func (s *Server) routes(page http.Handler) http.Handler {
 	var endpoint http.Handler = s.io
 	if s.redis != nil {
@@ -43,7 +43,19 @@ func (s *Server) routes(page http.Handler) http.Handler {
 		mux.Handle("/admin/", adminui.Handler("/admin/"))
 	}
 	mux.Handle("/", page)
-	return mux
+	if s.plain == nil {
+		return mux
+	}
+	// The plain path is matched exactly, before the mux, so that whatever
+	// it holds is never read as a pattern.
+	plainPath := s.cfg.PlainPath
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == plainPath {
+			s.plain.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // serveReady answers whether the node can serve its users: it has the

@@ -3,15 +3,20 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"siogo/engineio"
 	"siogo/internal/adminui"
 	"siogo/internal/chat"
 	"siogo/internal/clientbundle"
 	"siogo/internal/metrics"
+	"siogo/internal/plainws"
 	"siogo/socketio"
 	"siogo/socketio/admin"
 	"siogo/static"
@@ -52,6 +57,11 @@ type Config struct {
 	// Admin UI (the /admin namespace) and serves its dashboard at /admin/.
 	// ServerID defaults to the node id in a cluster.
 	Admin *admin.Options
+	// PlainPath is where plain WebSocket clients, which speak neither
+	// Engine.IO nor Socket.IO, join the chat (e.g. "/demo"); empty serves
+	// none. They are held to the Engine.IO limits and count towards the
+	// connection limit.
+	PlainPath string
 	// HTTP timeouts (defaults: 10s to read headers, 30s to read a request,
 	// 120s for an idle keep-alive connection). The write timeout follows
 	// from the heartbeat, which bounds how long a poll is held.
@@ -94,7 +104,8 @@ type Server struct {
 	io      *socketio.Server
 	redis   *redisParts // nil on a single node
 	bundle  *clientbundle.Bundle
-	admin   *admin.Admin // nil without Config.Admin
+	admin   *admin.Admin    // nil without Config.Admin
+	plain   *plainws.Server // nil without PlainPath
 	handler http.Handler
 }
 
@@ -102,6 +113,9 @@ type Server struct {
 // configured, the Socket.IO server with the chat, and the routes.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
+	if err := checkPlainPath(cfg.PlainPath); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	page, err := newStaticFiles(cfg.StaticDir, static.Files)
 	if err != nil {
@@ -119,7 +133,13 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.io = s.newSocketIO()
-	chat.Register(s.io.Of("/"), s.counter(), s.log)
+	nsp := s.io.Of("/")
+	chat.Register(nsp, s.counter(), s.log)
+	if cfg.PlainPath != "" {
+		s.plain = plainws.NewServer(s.io.Engine(), func(c *plainws.Conn) (engineio.Handler, error) {
+			return chat.ConnectPlain(nsp, c)
+		})
+	}
 	if cfg.Admin != nil {
 		if err := s.instrument(*cfg.Admin); err != nil {
 			s.io.Close(context.Background())
@@ -173,10 +193,31 @@ func (s *Server) newSocketIO() *socketio.Server {
 		opts.Engine.NewID = s.redis.node.NewSessionID
 	}
 	var io *socketio.Server
-	adm := newAdmission(s.cfg.Limits, func() int { return io.Engine().SessionCount() })
+	adm := newAdmission(s.cfg.Limits, func() int {
+		n := io.Engine().SessionCount()
+		if s.plain != nil {
+			n += s.plain.Len()
+		}
+		return n
+	})
 	opts.Engine.AllowRequest = adm.chain(opts.Engine.AllowRequest)
 	io = socketio.NewServer(opts)
 	return io
+}
+
+// checkPlainPath refuses a plain WebSocket path that is not a path, or that
+// would hide the server's own endpoints.
+func checkPlainPath(path string) error {
+	if path == "" {
+		return nil
+	}
+	if !strings.HasPrefix(path, "/") || path == "/" {
+		return fmt.Errorf("plain WebSocket path %q: want a path below /, such as /demo", path)
+	}
+	if path == "/socket.io" || strings.HasPrefix(path, "/socket.io/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, path) {
+		return fmt.Errorf("plain WebSocket path %q: the server's own endpoints are there", path)
+	}
+	return nil
 }
 
 // counter is where clientIDs come from.
@@ -248,6 +289,10 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	dctx, dcancel := context.WithTimeout(sctx, drainWindow)
 	if s.admin != nil {
 		s.admin.Close()
+	}
+	if s.plain != nil {
+		// Close frames 1001, and each client's answer, within the window.
+		s.plain.Close(dctx)
 	}
 	s.io.Close(dctx)
 	dcancel()

@@ -1,21 +1,25 @@
 'use strict';
 // Chat client driver for the cluster tests: runs any number of real
-// socket.io clients (1.x to 4.x) in one process, under the control of the Go
-// test. The test writes one JSON command per line on stdin and reads one JSON
+// socket.io clients (1.x to 4.x), and plain WebSocket clients (the ws
+// package) of the server's plain endpoint, in one process, under the control
+// of the Go test. The test writes one JSON command per line on stdin and reads one JSON
 // event per line on stdout; all assertions live in the test.
 //
 //   node testdata/node/redis-driver.js
 //
 // Commands:
 //   {"cmd":"connect","id":"a","gen":4,"mode":"websocket|polling|default","url":"http://..."}
+//   {"cmd":"connect","id":"p","mode":"plain","url":"ws://host/demo"}   a plain WebSocket
 //   {"cmd":"emit","id":"a","messages":["m1","m2",...]}   emits serverReceiver once per
-//                                                         message, in a tight loop
+//                                                         message, in a tight loop (a plain
+//                                                         client sends each as a text message)
 //   {"cmd":"close","id":"a"}
 // Events:
 //   {"ev":"connect","id":"a"}
 //   {"ev":"connect_error","id":"a","message":"..."}
-//   {"ev":"disconnect","id":"a","reason":"..."}
-//   {"ev":"msg","id":"a","clientID":0,"message":"..."}   one per clientReceiver
+//   {"ev":"disconnect","id":"a","reason":"..."}        for a plain client: "<close code> <reason>"
+//   {"ev":"msg","id":"a","clientID":0,"message":"..."}   one per clientReceiver (a plain
+//                                                         client: per message, parsed as JSON)
 //   {"ev":"bin","id":"a","args":[...]}                   one per "bin" event, Buffers as
 //                                                         {"$bin":"<hex>"}
 //   {"ev":"question","id":"a","args":[...]}              one per "question" event, which
@@ -25,6 +29,8 @@
 // End of stdin closes every client and exits.
 
 const readline = require('readline');
+
+const WebSocket = require('ws');
 
 const PACKAGES = { 1: 'sio-client-1', 2: 'sio-client-2', 3: 'sio-client-3', 4: 'socket.io-client' };
 const clients = new Map();
@@ -47,14 +53,47 @@ function encode(v) {
   return v;
 }
 
+// connectPlain opens a plain WebSocket: no Engine.IO or Socket.IO framing,
+// each message the server sends is one chat line's JSON.
+function connectPlain(id, url) {
+  const ws = new WebSocket(url);
+  const c = { closing: false, send: (m) => ws.send(m), close: () => ws.close() };
+  clients.set(id, c);
+  ws.on('open', () => send({ ev: 'connect', id }));
+  ws.on('message', (data, isBinary) => {
+    let line;
+    try {
+      line = JSON.parse(data.toString());
+    } catch (err) {
+      send({ ev: 'error', message: `${id}: message is not JSON${isBinary ? ' (binary)' : ''}: ${data.toString()}` });
+      return;
+    }
+    send({ ev: 'msg', id, clientID: line && line.clientID, message: line && line.message });
+  });
+  ws.on('error', (err) => {
+    if (!c.closing && ws.readyState !== WebSocket.OPEN) send({ ev: 'connect_error', id, message: String(err.message) });
+  });
+  ws.on('close', (code, reason) => {
+    if (!c.closing) send({ ev: 'disconnect', id, reason: `${code} ${reason}` });
+  });
+}
+
 function connect({ id, gen, mode, url }) {
+  if (clients.has(id)) throw new Error(`client ${id} exists`);
+  if (mode === 'plain') {
+    connectPlain(id, url);
+    return;
+  }
   const pkg = PACKAGES[gen];
   if (!pkg) throw new Error(`unknown client generation ${gen}`);
-  if (clients.has(id)) throw new Error(`client ${id} exists`);
   const options = { forceNew: true, 'force new connection': true, reconnection: false, timeout: 10000 };
   if (mode && mode !== 'default') options.transports = [mode];
   const socket = require(pkg)(url, options);
-  const c = { socket, closing: false };
+  const c = {
+    closing: false,
+    send: (m) => socket.emit('serverReceiver', m),
+    close: () => socket.disconnect(),
+  };
   clients.set(id, c);
   socket.on('connect', () => send({ ev: 'connect', id }));
   const onError = (err) => {
@@ -86,12 +125,12 @@ function run(cmd) {
       break;
     case 'emit':
       if (!c) throw new Error(`no client ${cmd.id}`);
-      for (const m of cmd.messages) c.socket.emit('serverReceiver', m);
+      for (const m of cmd.messages) c.send(m);
       break;
     case 'close':
       if (!c) throw new Error(`no client ${cmd.id}`);
       c.closing = true;
-      c.socket.disconnect();
+      c.close();
       break;
     default:
       throw new Error(`unknown command ${cmd.cmd}`);
@@ -110,7 +149,7 @@ rl.on('line', (line) => {
 rl.on('close', () => {
   for (const c of clients.values()) {
     c.closing = true;
-    try { c.socket.disconnect(); } catch (_) { /* already gone */ }
+    try { c.close(); } catch (_) { /* already gone */ }
   }
   process.stdout.write('', () => process.exit(0));
 });

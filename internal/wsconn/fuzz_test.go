@@ -1,4 +1,4 @@
-package engineio
+package wsconn
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 )
 
 // byteConn is a net.Conn whose reads come from a fixed byte string and whose
-// writes (pongs) are counted and dropped: enough to drive a frameReader.
+// writes (pongs) are counted and dropped: enough to drive a Reader.
 type byteConn struct {
 	r      io.Reader
 	writes int
@@ -55,15 +55,15 @@ func FuzzFrameReader(f *testing.F) {
 	})
 }
 
-// readChecked reads up to 64 messages from stream with a messageReader and
+// readChecked reads up to 64 messages from stream with a Reader and
 // checks each: text or binary only, within limit, text valid UTF-8. It
 // returns how many bytes of messages came out.
 func readChecked(t *testing.T, stream []byte, limit int64, deflate bool) int {
 	conn := &byteConn{r: bytes.NewReader(stream)}
-	fr := newMessageReader(conn, limit, conn, deflate)
+	fr := NewReader(conn, limit, conn, nil, deflate)
 	total := 0
 	for range 64 {
-		op, msg, err := fr.next()
+		op, msg, err := fr.Next()
 		if err != nil {
 			break
 		}

@@ -1,0 +1,192 @@
+package wsconn
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Source is the send queue a Writer drains, guarded by the source's own
+// lock: the Writer takes it around QueueLocked, and the source holds it
+// around Writer.KickLocked.
+type Source[T any] interface {
+	sync.Locker
+	// QueueLocked returns the queue, which the writer empties by taking
+	// what is in it, and reports whether the connection is closing: once
+	// the queue is empty the writer then stops and calls Done(nil).
+	QueueLocked() (queue *[]T, closing bool)
+	// WriteBatch writes the frames of batch to w. hdr is scratch space of
+	// ws.MaxHeaderSize bytes for their headers.
+	WriteBatch(w io.Writer, hdr []byte, batch []T) error
+	// Done is called once the writer has stopped for good: with nil when
+	// everything was written and the connection is closing (the source
+	// then sends its close frame and closes the connection), or with the
+	// error of a write that failed.
+	Done(err error)
+}
+
+// Writer writes to one WebSocket connection. Batches of frames come from a
+// Source and are written by a goroutine that exists only while there is
+// traffic: it writes each batch through a pooled buffered writer with one
+// flush, so a burst costs one system call instead of one per frame, and
+// exits after a second with nothing to write, so an idle connection holds
+// no goroutine and no buffer. Single frames (answers to control frames,
+// pings, close frames) go out between batches through Write.
+type Writer[T any] struct {
+	Conn net.Conn
+	// Timeout bounds the write of one batch.
+	Timeout time.Duration
+
+	wmu     sync.Mutex    // held while writing to Conn
+	writing bool          // a writer goroutine runs; guarded by the source's lock
+	wake    chan struct{} // wakes a lingering writer; capacity 1
+}
+
+// linger is how long an idle writer waits for more before exiting: under
+// steady traffic one goroutine serves many broadcasts, while an idle
+// connection keeps none.
+const linger = time.Second
+
+// KickLocked makes the writer pick up what src has queued, starting a
+// goroutine if none runs. The caller holds src's lock.
+func (w *Writer[T]) KickLocked(src Source[T]) {
+	if w.writing {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	w.writing = true
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
+	}
+	go w.run(src)
+}
+
+// The arrays a writer keeps: the written batch's, to become the next
+// queue, up to maxSpare entries (a burst's large one goes), and once idle
+// the queue's own up to idleQueueCap, so that the next message costs no
+// allocation but an idle connection holds little.
+const (
+	maxSpare     = 256
+	idleQueueCap = 32
+)
+
+// run drains src onto the connection, batch by batch. Each written batch's
+// array goes back to src as the next queue, so steady traffic allocates
+// nothing.
+func (w *Writer[T]) run(src Source[T]) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	var spare []T
+	lingered := false
+	for {
+		src.Lock()
+		queue, closing := src.QueueLocked()
+		batch := *queue
+		if len(batch) == 0 {
+			if closing || lingered {
+				w.writing = false
+				if !closing && cap(batch) > idleQueueCap {
+					*queue = nil
+				}
+				src.Unlock()
+				if closing {
+					src.Done(nil)
+				}
+				return
+			}
+			src.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(linger)
+			} else {
+				timer.Reset(linger)
+			}
+			select {
+			case <-w.wake:
+				timer.Stop()
+			case <-timer.C:
+				lingered = true
+			}
+			continue
+		}
+		*queue = spare
+		src.Unlock()
+		lingered = false
+		err := w.writeBatch(src, batch)
+		clear(batch)
+		spare = nil
+		if cap(batch) <= maxSpare {
+			spare = batch[:0]
+		}
+		if err != nil {
+			src.Lock()
+			w.writing = false
+			src.Unlock()
+			src.Done(err)
+			return
+		}
+	}
+}
+
+// frameWriter is a pooled buffered writer with room for a frame header, so
+// writing a batch allocates nothing.
+type frameWriter struct {
+	bw  *bufio.Writer
+	hdr [ws.MaxHeaderSize]byte
+}
+
+var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWriterSize(nil, 16<<10)} }}
+
+func (w *Writer[T]) writeBatch(src Source[T], batch []T) error {
+	fw := writerPool.Get().(*frameWriter)
+	fw.bw.Reset(w.Conn)
+	w.wmu.Lock()
+	w.Conn.SetWriteDeadline(time.Now().Add(w.Timeout))
+	err := src.WriteBatch(fw.bw, fw.hdr[:], batch)
+	if err == nil {
+		err = fw.bw.Flush()
+	}
+	w.wmu.Unlock()
+	fw.bw.Reset(nil)
+	writerPool.Put(fw)
+	return err
+}
+
+// controlTimeout bounds the write of a single frame.
+const controlTimeout = time.Second
+
+// Write writes p, one or more whole frames, between the writer's batches.
+func (w *Writer[T]) Write(p []byte) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
+	return w.Conn.Write(p)
+}
+
+// WriteClose writes a close frame with code and reason, the reason cut to
+// the 123 bytes a close frame has room for.
+func (w *Writer[T]) WriteClose(code ws.StatusCode, reason string) {
+	const room = 123
+	if len(reason) > room {
+		cut := room
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
+	ws.WriteFrame(w.Conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+}

@@ -1,0 +1,37 @@
+package wsconn
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// TestWriteCloseReason: a close frame's reason is cut to the 123 bytes a
+// control frame has room for, never inside a character.
+func TestWriteCloseReason(t *testing.T) {
+	for _, reason := range []string{"", "bye", strings.Repeat("x", 123), strings.Repeat("가", 50)} {
+		server, client := net.Pipe()
+		w := &Writer[struct{}]{Conn: server}
+		go func() {
+			w.WriteClose(ws.StatusPolicyViolation, reason)
+			server.Close()
+		}()
+		f, err := ws.ReadFrame(client)
+		client.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", reason, err)
+		}
+		code, got := ws.ParseCloseFrameData(f.Payload)
+		want := reason
+		for len(want) > 123 {
+			_, size := utf8.DecodeLastRuneInString(want)
+			want = want[:len(want)-size]
+		}
+		if f.Header.OpCode != ws.OpClose || code != ws.StatusPolicyViolation || got != want || !utf8.ValidString(got) {
+			t.Errorf("reason %q (%d bytes): frame %v, code %d, reason %q (%d bytes), want %q", reason, len(reason), f.Header.OpCode, code, got, len(got), want)
+		}
+	}
+}
