@@ -54,6 +54,17 @@ var listening = regexp.MustCompile(`(?:msg=|INFO )listening addr=(\S+)`)
 // the program exits first, or does not announce itself in time, Start stops
 // it and returns an error holding its last lines.
 func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Process, error) {
+	return start(ctx, cmd, opts, func(line string) (string, bool) {
+		if m := listening.FindStringSubmatch(line); m != nil {
+			return m[1], true
+		}
+		return "", false
+	})
+}
+
+// start runs cmd and returns once ready recognises a line of its output as
+// the announcement of its address.
+func start(ctx context.Context, cmd *exec.Cmd, opts Options, ready func(line string) (addr string, ok bool)) (*Process, error) {
 	if opts.Wait <= 0 {
 		opts.Wait = 30 * time.Second
 	}
@@ -87,9 +98,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Process, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			p.record(line)
-			if m := listening.FindStringSubmatch(line); m != nil {
+			if a, ok := ready(line); ok {
 				select {
-				case addr <- m[1]:
+				case addr <- a:
 				default:
 				}
 			}

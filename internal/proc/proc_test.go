@@ -2,6 +2,8 @@ package proc
 
 import (
 	"context"
+	"io"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -128,5 +130,32 @@ func TestKeep(t *testing.T) {
 	}
 	if got := p.Tail(1); got != "msg=listening addr=127.0.0.1:1\n" {
 		t.Errorf("Tail(1) = %q", got)
+	}
+}
+
+func TestStartRedis(t *testing.T) {
+	p, err := StartRedis(context.Background(), RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if !strings.HasPrefix(p.RedisURL(), "redis://127.0.0.1:") {
+		t.Errorf("RedisURL %q", p.RedisURL())
+	}
+	conn, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 7)
+	if _, err := io.ReadFull(conn, reply); err != nil || string(reply) != "+PONG\r\n" {
+		t.Fatalf("PING answered %q, %v", reply, err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
