@@ -6,7 +6,7 @@ BUNDLE    := internal/clientbundle/dist
 CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
 
-.PHONY: run test setup deps bundle vet build clean cluster bench fuzz soak
+.PHONY: run test setup deps bundle vet build clean cluster bench bench-recovery bench-cluster fuzz soak soak-cluster
 
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
@@ -51,6 +51,16 @@ cluster: bundle
 # bench/RESULTS.md and bench/results.png.
 bench: setup
 	scripts/bench.sh $(ARGS)
+
+# Fan-out at saturation (1000 WebSocket clients) with connection-state
+# recovery on and off, five rounds each, taking turns; writes bench/recovery/.
+bench-recovery: setup
+	scripts/bench.sh -servers go,go-norecovery -run '^ws-sat-1000$$' -rounds 5 -out bench/recovery $(ARGS)
+
+# The same on three nodes and redis-server, the Streams broker against the
+# pub/sub broker; writes bench/cluster/.
+bench-cluster: setup
+	scripts/bench.sh -servers go3-streams,go3-pubsub -run '^ws-sat-1000$$' -rounds 5 -out bench/cluster $(ARGS)
 
 # Each decoder's fuzz target in turn, FUZZTIME each, one worker.
 FUZZTIME ?= 60s
