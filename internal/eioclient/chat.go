@@ -112,6 +112,10 @@ type ChatClient struct {
 	acks    map[int64]func(clientID int64)
 	err     error
 	done    chan struct{}
+	// readerDone is closed once the reader has handed over its last packet,
+	// which may come after done when the session ended elsewhere (a failed
+	// POST) while the reader was going through a poll's packets.
+	readerDone chan struct{}
 
 	offsetMu sync.Mutex
 	offset   []byte // the last event's offset, when it had one
@@ -168,9 +172,19 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 // with the offset of the last event c received, and Recovered tells whether
 // the server restored c's socket, id and rooms, with the events c missed
 // delivered first, in order. Engine.IO 3 clients cannot recover; they
-// connect afresh. c should have ended; Reconnect does not close it, and
-// its pending acknowledgements are not carried over.
+// connect afresh. c must have ended (Done is closed); Reconnect waits for
+// its reader to hand over what it was still holding, so the offset it
+// presents is that of the last event c delivered. c's pending
+// acknowledgements are not carried over.
 func (c *ChatClient) Reconnect(ctx context.Context, base string) (*ChatClient, error) {
+	if c.Err() == nil {
+		return nil, errors.New("eioclient: Reconnect of a session that has not ended")
+	}
+	select {
+	case <-c.readerDone:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return dialChat(ctx, base, c.opts, &resumeState{socketID: c.socketID, pid: c.pid, offset: c.Offset()})
 }
 
@@ -190,12 +204,13 @@ func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resume
 		opts.Path = "/socket.io/"
 	}
 	c := &ChatClient{
-		opts:     opts,
-		endpoint: strings.TrimSuffix(base, "/") + opts.Path,
-		hc:       opts.HTTP,
-		acks:     make(map[int64]func(int64)),
-		done:     make(chan struct{}),
-		resume:   resume,
+		opts:       opts,
+		endpoint:   strings.TrimSuffix(base, "/") + opts.Path,
+		hc:         opts.HTTP,
+		acks:       make(map[int64]func(int64)),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		resume:     resume,
 	}
 	netDial := opts.NetDial
 	if netDial == nil {
@@ -226,6 +241,7 @@ func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resume
 		return nil, err
 	}
 	if opts.NoRead {
+		close(c.readerDone)
 		return c, nil
 	}
 	if opts.Transport == "websocket" {
@@ -516,6 +532,7 @@ func (c *ChatClient) readWSPacket() (Packet, error) {
 }
 
 func (c *ChatClient) readWS() {
+	defer close(c.readerDone)
 	for {
 		p, err := c.readWSPacket()
 		if err == nil {
@@ -556,6 +573,7 @@ func (c *ChatClient) isClosing() bool {
 }
 
 func (c *ChatClient) pollLoop() {
+	defer close(c.readerDone)
 	for {
 		if err := c.poll(c.ctx); err != nil {
 			c.end(err)
