@@ -86,5 +86,10 @@ fuzz:
 soak: bundle
 	scripts/soak.sh $(ARGS)
 
+# The same on three nodes and redis-server (Streams broker), restarting one
+# node in the middle: its clients must recover, the others notice nothing.
+soak-cluster: bundle
+	SOAK_NODES=3 scripts/soak.sh $(ARGS)
+
 clean:
 	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -227,4 +228,33 @@ func (p *Process) signal(sig syscall.Signal) {
 		return
 	}
 	p.Cmd.Process.Signal(sig)
+}
+
+// WaitOK polls URL()+path, e.g. "/readyz", every 100 ms until it answers
+// 200 OK, for at most limit.
+func (p *Process) WaitOK(ctx context.Context, path string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	last := errors.New("no answer")
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+path, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = errors.New(resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("proc: %s%s not OK after %v: %v", p.URL(), path, limit, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

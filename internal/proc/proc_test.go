@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -156,6 +159,32 @@ func TestStartRedis(t *testing.T) {
 		t.Fatalf("PING answered %q, %v", reply, err)
 	}
 	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitOK(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready.Load() {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready")
+	}))
+	defer srv.Close()
+	p, err := Start(context.Background(), shell(`
+		echo 'msg=listening addr=`+strings.TrimPrefix(srv.URL, "http://")+`'
+		while :; do sleep 0.05; done`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.WaitOK(context.Background(), "/readyz", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("WaitOK on a 503: %v", err)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { ready.Store(true) })
+	if err := p.WaitOK(context.Background(), "/readyz", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -89,37 +87,12 @@ func startVariant(ctx context.Context, pin pinner, v variant, redisBin string) (
 		d.nodes = append(d.nodes, p)
 	}
 	for _, p := range d.nodes {
-		if err := waitReady(ctx, p.URL(), 20*time.Second); err != nil {
+		if err := p.WaitOK(ctx, "/readyz", 20*time.Second); err != nil {
 			d.stop()
 			return nil, err
 		}
 	}
 	return d, nil
-}
-
-// waitReady polls base/readyz until it answers 200.
-func waitReady(ctx context.Context, base string, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	last := errors.New("no answer")
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = errors.New(resp.Status)
-		} else {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %v: %v", base, limit, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // urls lists the nodes' base URLs, comma-separated, for loadgen -url.
