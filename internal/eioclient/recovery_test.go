@@ -125,6 +125,28 @@ func (m *member) reconnect(t *testing.T, base string) {
 	m.c = c
 }
 
+// recoverWhile has b say five lines while m, whose connection has ended,
+// is away, then reconnects m through base: m must come back as the same
+// socket with clientID id, get the five lines in order, and chat on. b
+// must have seen a1 and b1 before.
+func (m *member) recoverWhile(t *testing.T, b *member, base string, id int64) {
+	t.Helper()
+	for i := range 5 {
+		b.say(t, fmt.Sprint("missed ", i))
+	}
+	old := m.c
+	m.reconnect(t, base)
+	if !m.c.Recovered() || m.c.SocketID() != old.SocketID() {
+		t.Fatalf("not recovered: Recovered %v, sid %q, was %q", m.c.Recovered(), m.c.SocketID(), old.SocketID())
+	}
+	m.expect(t, "missed 0", "missed 1", "missed 2", "missed 3", "missed 4")
+	if got := m.say(t, "a2"); got != id {
+		t.Errorf("clientID %d after recovery, was %d", got, id)
+	}
+	m.expect(t, "a2")
+	b.expect(t, "a1", "b1", "missed 0", "missed 1", "missed 2", "missed 3", "missed 4", "a2")
+}
+
 // cut ends the client's connection without a Socket.IO disconnect, as a
 // dropped network would: the TCP connection over WebSocket, a close packet
 // over polling.
@@ -169,23 +191,10 @@ func TestReconnectRecovers(t *testing.T) {
 
 			a.cut()
 			testutil.Eventually(t, waitTimeout, func() bool { return connected(t, base) == 1 }, "the server to see the client go")
-			for i := range 5 {
-				b.say(t, fmt.Sprint("missed ", i))
-			}
-			old := a.c
-			a.reconnect(t, base)
-			if !a.c.Recovered() || a.c.SocketID() != old.SocketID() {
-				t.Fatalf("not recovered: Recovered %v, sid %q, was %q", a.c.Recovered(), a.c.SocketID(), old.SocketID())
-			}
-			a.expect(t, "missed 0", "missed 1", "missed 2", "missed 3", "missed 4")
-			if id := a.say(t, "a2"); id != idA {
-				t.Errorf("clientID %d after recovery, was %d", id, idA)
-			}
-			a.expect(t, "a2")
+			a.recoverWhile(t, b, base, idA)
 			if a.c.Offset() == offset {
 				t.Error("the offset did not move")
 			}
-			b.expect(t, "a1", "b1", "missed 0", "missed 1", "missed 2", "missed 3", "missed 4", "a2")
 			select {
 			case l := <-a.lines:
 				t.Errorf("extra line %+v", l)
@@ -255,18 +264,5 @@ func TestReconnectToAnotherNode(t *testing.T) {
 	a.expect(t, "a1", "b1")
 
 	stop1()
-	for i := range 5 {
-		b.say(t, fmt.Sprint("missed ", i))
-	}
-	old := a.c
-	a.reconnect(t, base2)
-	if !a.c.Recovered() || a.c.SocketID() != old.SocketID() {
-		t.Fatalf("not recovered on the other node: Recovered %v, sid %q, was %q", a.c.Recovered(), a.c.SocketID(), old.SocketID())
-	}
-	a.expect(t, "missed 0", "missed 1", "missed 2", "missed 3", "missed 4")
-	if id := a.say(t, "a2"); id != idA {
-		t.Errorf("clientID %d after recovery, was %d", id, idA)
-	}
-	a.expect(t, "a2")
-	b.expect(t, "a1", "b1", "missed 0", "missed 1", "missed 2", "missed 3", "missed 4", "a2")
+	a.recoverWhile(t, b, base2, idA)
 }

@@ -173,50 +173,33 @@ func run(ctx context.Context, cfg *config, cl *cluster) (*summary, error) {
 	}
 
 	var wg sync.WaitGroup
-	for _, n := range cl.nodes {
+	spawn := func(f func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.sampleNode(runCtx, n)
+			f()
 		}()
+	}
+	for _, n := range cl.nodes {
+		spawn(func() { s.sampleNode(runCtx, n) })
 	}
 	var sendErrs atomic.Int64
 	for snd := range cfg.senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.send(runCtx, snd, &sendErrs)
-		}()
+		spawn(func() { s.send(runCtx, snd, &sendErrs) })
 	}
 	var churn churnCounts
 	if cfg.churn > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.churn(runCtx, ctx, &churn)
-		}()
+		spawn(func() { s.churn(runCtx, ctx, &churn) })
 	}
 	if cfg.restarts() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		spawn(func() {
 			select {
 			case <-runCtx.Done():
 				return
 			case <-time.After(cfg.restartAt):
 			}
-			fmt.Printf("soak: restarting %s at %s\n", cl.nodes[cfg.restartNode-1].name(), s.since().Round(time.Second))
-			r := cl.restart(ctx, cfg.restartNode-1, s.since)
-			s.mu.Lock()
-			s.restart = r
-			s.mu.Unlock()
-			if r.Error != "" {
-				fmt.Printf("soak: restart: %s\n", r.Error)
-			} else {
-				fmt.Printf("soak: %s exited %s after SIGTERM and was ready again %s later\n", r.Node,
-					(r.ExitedAt - r.SIGTERMAt).Round(time.Millisecond), (r.ReadyAt - r.ExitedAt).Round(time.Millisecond))
-			}
-		}()
+			s.restartNode(ctx)
+		})
 	}
 
 	<-runCtx.Done()
@@ -245,6 +228,22 @@ func run(ctx context.Context, cfg *config, cl *cluster) (*summary, error) {
 	sum.LatencyMax = s.lat.quantile(1).String()
 	sum.judge(cfg, loadTime, len(cl.nodes))
 	return sum, nil
+}
+
+// restartNode restarts the node -restart-node names and reports how it went.
+func (s *soak) restartNode(ctx context.Context) {
+	i := s.cfg.restartNode - 1
+	fmt.Printf("soak: restarting %s at %s\n", s.cl.nodes[i].name(), s.since().Round(time.Second))
+	r := s.cl.restart(ctx, i, s.since)
+	s.mu.Lock()
+	s.restart = r
+	s.mu.Unlock()
+	if r.Error != "" {
+		fmt.Printf("soak: restart: %s\n", r.Error)
+		return
+	}
+	fmt.Printf("soak: %s exited %s after SIGTERM and was ready again %s later\n", r.Node,
+		(r.ExitedAt - r.SIGTERMAt).Round(time.Millisecond), (r.ReadyAt - r.ExitedAt).Round(time.Millisecond))
 }
 
 func (s *soak) rampUp(ctx context.Context) error {
