@@ -7,7 +7,7 @@ CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
 ADMINUI   := internal/adminui/dist/ui
 
-.PHONY: run test setup deps bundle vet build clean cluster bench fuzz soak
+.PHONY: run test setup deps bundle vet build clean cluster bench bench-recovery bench-cluster fuzz soak soak-cluster
 
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
@@ -55,6 +55,16 @@ cluster: bundle
 bench: setup
 	scripts/bench.sh $(ARGS)
 
+# Fan-out at saturation (1000 WebSocket clients) with connection-state
+# recovery on and off, five rounds each, taking turns; writes bench/recovery/.
+bench-recovery: setup
+	scripts/bench.sh -servers go,go-norecovery -run '^ws-sat-1000$$' -rounds 5 -out bench/recovery $(ARGS)
+
+# The same on three nodes and redis-server, the Streams broker against the
+# pub/sub broker; writes bench/cluster/.
+bench-cluster: setup
+	scripts/bench.sh -servers go3-streams,go3-pubsub -run '^ws-sat-1000$$' -rounds 5 -out bench/cluster $(ARGS)
+
 # Each decoder's fuzz target in turn, FUZZTIME each, one worker.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := \
@@ -79,6 +89,11 @@ fuzz:
 # and no acknowledged line is lost. Not part of make test.
 soak: bundle
 	scripts/soak.sh $(ARGS)
+
+# The same on three nodes and redis-server (Streams broker), restarting one
+# node in the middle: its clients must recover, the others notice nothing.
+soak-cluster: bundle
+	SOAK_NODES=3 scripts/soak.sh $(ARGS)
 
 clean:
 	rm -rf bin $(addprefix $(BUNDLE)/,$(BUNDLE_FILES)) $(ADMINUI)

@@ -4,13 +4,28 @@
 # chat server (bench/node-chat-server.js). Results go to bench/RESULTS.md,
 # bench/results.png and bench/results.json. Extra arguments go to benchrun,
 # e.g. scripts/bench.sh -quick, or -run 'ws-sat' to run some scenarios only.
+# -servers picks other variants to compare, e.g. -servers go,go-norecovery
+# (connection-state recovery on and off) or -servers go3-streams,go3-pubsub
+# (three nodes and redis-server, Streams against pub/sub); see bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f node_modules/socket.io/package.json ]; then
-	echo "bench: node_modules/socket.io is missing; run make setup first" >&2
-	exit 1
-fi
+# The Node.js server runs unless -servers leaves it out.
+servers=go,node
+prev=
+for a in "$@"; do
+	case $prev in -servers | --servers) servers=$a ;; esac
+	case $a in -servers=* | --servers=*) servers=${a#*=} ;; esac
+	prev=$a
+done
+case ",$servers," in
+*,node,*)
+	if [ ! -f node_modules/socket.io/package.json ]; then
+		echo "bench: node_modules/socket.io is missing; run make setup first" >&2
+		exit 1
+	fi
+	;;
+esac
 
 # 10k idle connections need 10k descriptors in the server and as many in the
 # load generator, each process on its own limit.

@@ -63,6 +63,9 @@ type ChatOptions struct {
 	// the server sends, like a stalled browser tab. It also sends no
 	// heartbeat.
 	NoRead bool
+	// Auth is the CONNECT packet's auth payload (Engine.IO 4 only); nil
+	// sends none.
+	Auth map[string]any
 }
 
 // Reasons a chat client's session ended, from Err.
@@ -95,6 +98,12 @@ type ChatClient struct {
 	postBuf   []byte             // the last POST's answer, reused by the poster
 	posted    postBatch
 
+	// Connection-state recovery, set while connecting.
+	socketID  string       // from the CONNECT reply (Engine.IO 4)
+	pid       string       // the reply's private session id, "" without recovery
+	resume    *resumeState // the session Reconnect asks to recover
+	recovered bool
+
 	mu      sync.Mutex
 	out     postBatch // polling: packets waiting for the next POST
 	posting bool
@@ -103,6 +112,13 @@ type ChatClient struct {
 	acks    map[int64]func(clientID int64)
 	err     error
 	done    chan struct{}
+	// readerDone is closed once the reader has handed over its last packet,
+	// which may come after done when the session ended elsewhere (a failed
+	// POST) while the reader was going through a poll's packets.
+	readerDone chan struct{}
+
+	offsetMu sync.Mutex
+	offset   []byte // the last event's offset, when it had one
 
 	// CloseCode is the status of the server's WebSocket close frame, valid
 	// once Done is closed with ErrChatClosedByServer over WebSocket.
@@ -146,6 +162,38 @@ var sharedChatHTTP = &http.Client{Transport: &http.Transport{
 // DialChat connects a chat client to the server at base (http://host:port)
 // and returns once its socket is connected to the namespace "/".
 func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, error) {
+	return dialChat(ctx, base, opts, nil)
+}
+
+// Reconnect connects a new chat client with c's options to base, the same
+// server or another node of its cluster, as socket.io-client 4.6+ does after
+// losing its connection: when the server gave c a private session id (the
+// server has connection-state recovery on), the CONNECT packet carries it
+// with the offset of the last event c received, and Recovered tells whether
+// the server restored c's socket, id and rooms, with the events c missed
+// delivered first, in order. Engine.IO 3 clients cannot recover; they
+// connect afresh. c must have ended (Done is closed); Reconnect waits for
+// its reader to hand over what it was still holding, so the offset it
+// presents is that of the last event c delivered. c's pending
+// acknowledgements are not carried over.
+func (c *ChatClient) Reconnect(ctx context.Context, base string) (*ChatClient, error) {
+	if c.Err() == nil {
+		return nil, errors.New("eioclient: Reconnect of a session that has not ended")
+	}
+	select {
+	case <-c.readerDone:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return dialChat(ctx, base, c.opts, &resumeState{socketID: c.socketID, pid: c.pid, offset: c.Offset()})
+}
+
+// resumeState is what a reconnecting client presents of its last session.
+type resumeState struct {
+	socketID, pid, offset string
+}
+
+func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resumeState) (*ChatClient, error) {
 	if opts.Protocol == 0 {
 		opts.Protocol = 4
 	}
@@ -156,11 +204,13 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 		opts.Path = "/socket.io/"
 	}
 	c := &ChatClient{
-		opts:     opts,
-		endpoint: strings.TrimSuffix(base, "/") + opts.Path,
-		hc:       opts.HTTP,
-		acks:     make(map[int64]func(int64)),
-		done:     make(chan struct{}),
+		opts:       opts,
+		endpoint:   strings.TrimSuffix(base, "/") + opts.Path,
+		hc:         opts.HTTP,
+		acks:       make(map[int64]func(int64)),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		resume:     resume,
 	}
 	netDial := opts.NetDial
 	if netDial == nil {
@@ -191,6 +241,7 @@ func DialChat(ctx context.Context, base string, opts ChatOptions) (*ChatClient, 
 		return nil, err
 	}
 	if opts.NoRead {
+		close(c.readerDone)
 		return c, nil
 	}
 	if opts.Transport == "websocket" {
@@ -224,7 +275,7 @@ func (c *ChatClient) connectWS(ctx context.Context, netDial func(context.Context
 		return fmt.Errorf("chat handshake: %w", err)
 	}
 	if c.opts.Protocol == 4 {
-		if err := conn.WriteText([]byte("40")); err != nil {
+		if err := conn.WriteText(append([]byte("4"), c.connectPacket()...)); err != nil {
 			return err
 		}
 	}
@@ -261,7 +312,7 @@ func (c *ChatClient) connectPolling(ctx context.Context) error {
 	}
 	if c.opts.Protocol == 4 {
 		var answer []byte
-		connect := []eioparser.Packet{{Type: eioparser.PacketMessage, Data: []byte("0")}}
+		connect := []eioparser.Packet{{Type: eioparser.PacketMessage, Data: c.connectPacket()}}
 		if _, _, err := c.request(ctx, http.MethodPost, c.pollURL, appendPayload(4, nil, connect), &answer); err != nil {
 			return fmt.Errorf("chat connect: %w", err)
 		}
@@ -273,6 +324,53 @@ func (c *ChatClient) connectPolling(ctx context.Context) error {
 	}
 	return nil
 }
+
+// connectPacket is the Socket.IO CONNECT packet to "/": "0", followed by
+// the auth payload when there is one. A client reconnecting after a session
+// with a pid adds the pid and its last offset, as socket.io-client does.
+func (c *ChatClient) connectPacket() []byte {
+	auth := c.opts.Auth
+	if r := c.resume; r != nil && r.pid != "" {
+		auth = make(map[string]any, len(c.opts.Auth)+2)
+		for k, v := range c.opts.Auth {
+			auth[k] = v
+		}
+		auth["pid"] = r.pid
+		if r.offset != "" {
+			auth["offset"] = r.offset
+		}
+	}
+	if len(auth) == 0 {
+		return []byte("0")
+	}
+	b, err := json.Marshal(auth)
+	if err != nil {
+		// Auth holds something JSON cannot encode: send none rather than
+		// a malformed packet.
+		return []byte("0")
+	}
+	return append([]byte("0"), b...)
+}
+
+// SocketID returns the Socket.IO socket id from the CONNECT reply, or ""
+// for Engine.IO 3, whose reply carries none.
+func (c *ChatClient) SocketID() string { return c.socketID }
+
+// PID returns the private session id from the CONNECT reply, "" when the
+// server does not offer connection-state recovery.
+func (c *ChatClient) PID() string { return c.pid }
+
+// Offset returns the offset of the last event received that carried one
+// (its last argument, when a string), "" before any.
+func (c *ChatClient) Offset() string {
+	c.offsetMu.Lock()
+	defer c.offsetMu.Unlock()
+	return string(c.offset)
+}
+
+// Recovered reports whether the server restored the session of the client
+// Reconnect was called on: the CONNECT reply carried its socket id and pid.
+func (c *ChatClient) Recovered() bool { return c.recovered }
 
 // Err returns why the session ended, or nil while it runs.
 func (c *ChatClient) Err() error {
@@ -434,6 +532,7 @@ func (c *ChatClient) readWSPacket() (Packet, error) {
 }
 
 func (c *ChatClient) readWS() {
+	defer close(c.readerDone)
 	for {
 		p, err := c.readWSPacket()
 		if err == nil {
@@ -474,6 +573,7 @@ func (c *ChatClient) isClosing() bool {
 }
 
 func (c *ChatClient) pollLoop() {
+	defer close(c.readerDone)
 	for {
 		if err := c.poll(c.ctx); err != nil {
 			c.end(err)
@@ -526,6 +626,19 @@ func (c *ChatClient) handle(p Packet) error {
 			if p.Binary || !bytes.HasPrefix(p.Data, []byte("0")) || bytes.HasPrefix(p.Data, []byte("0/")) {
 				return fmt.Errorf("got %s, want a CONNECT reply", p)
 			}
+			if len(p.Data) > 1 {
+				var reply struct {
+					SID string `json:"sid"`
+					PID string `json:"pid"`
+				}
+				if err := json.Unmarshal(p.Data[1:], &reply); err != nil {
+					return fmt.Errorf("bad CONNECT reply %s: %w", p, err)
+				}
+				c.socketID, c.pid = reply.SID, reply.PID
+				if r := c.resume; r != nil {
+					c.recovered = r.pid != "" && c.pid == r.pid && c.socketID == r.socketID
+				}
+			}
 			c.connected = true
 			return nil
 		}
@@ -548,15 +661,24 @@ var (
 func (c *ChatClient) onMessage(data []byte) error {
 	switch {
 	case bytes.HasPrefix(data, lineEvent):
-		body := cutOffset(data[len(lineEvent):])
-		line, ok := parsePlainLine(body)
-		if !ok {
-			if err := json.Unmarshal(body, &line); err != nil {
-				return fmt.Errorf("eioclient: bad chat line %q: %w", data, err)
-			}
+		line, err := c.parseLine(data)
+		if err != nil {
+			return err
 		}
 		if c.opts.OnLine != nil {
 			c.opts.OnLine(line)
+		}
+	case len(data) > 0 && data[0] == '2':
+		// Another event: only its offset matters.
+		if head, off, found, escaped := lastStringArg(data); found && len(head) > 2 {
+			if escaped {
+				var s string
+				if json.Unmarshal(off, &s) != nil {
+					return fmt.Errorf("eioclient: bad event %q", data)
+				}
+				off = []byte(s)
+			}
+			c.setOffset(off)
 		}
 	case bytes.HasPrefix(data, ackPrefix):
 		digits := data[1:]
@@ -585,23 +707,107 @@ func (c *ChatClient) onMessage(data []byte) error {
 	return nil
 }
 
-// cutOffset returns a line's arguments without their closing bracket, and
-// without the offset a server with connection-state recovery appends,
-// `{...},"<digits>-<digits>"]`.
-func cutOffset(args []byte) []byte {
-	args = bytes.TrimSuffix(args, []byte("]"))
-	if !bytes.HasSuffix(args, []byte(`"`)) {
-		return args
+// parseLine reads a clientReceiver event, `2["clientReceiver",{...}]`, or
+// `2["clientReceiver",{...},"offset"]` from a server with connection-state
+// recovery, and keeps the offset.
+func (c *ChatClient) parseLine(data []byte) (ChatLine, error) {
+	var line ChatLine
+	head, off, found, escaped := lastStringArg(data)
+	if escaped {
+		// Escapes in the last argument: let encoding/json read it all.
+		var args []json.RawMessage
+		var s string
+		if json.Unmarshal(data[1:], &args) != nil || len(args) != 3 ||
+			json.Unmarshal(args[1], &line) != nil || json.Unmarshal(args[2], &s) != nil {
+			return line, fmt.Errorf("eioclient: bad chat line %q", data)
+		}
+		c.setOffset([]byte(s))
+		return line, nil
 	}
-	i := bytes.LastIndex(args, []byte(`,"`))
-	if i < 0 {
-		return args
+	body := bytes.TrimSuffix(data, []byte("]"))
+	if found {
+		body = head
+		c.setOffset(off)
 	}
-	offset := args[i+2 : len(args)-1]
-	if len(offset) == 0 || bytes.IndexByte(offset, '-') < 1 || len(bytes.Trim(offset, "0123456789-")) > 0 {
-		return args
+	if len(body) < len(lineEvent) {
+		return line, fmt.Errorf("eioclient: bad chat line %q", data)
 	}
-	return args[:i]
+	body = body[len(lineEvent):]
+	line, ok := parsePlainLine(body)
+	if !ok {
+		if err := json.Unmarshal(body, &line); err != nil {
+			return line, fmt.Errorf("eioclient: bad chat line %q: %w", data, err)
+		}
+	}
+	return line, nil
+}
+
+// setOffset keeps off as the client's offset, when the server gave it a
+// pid: only then does the last string argument of an event mean an offset.
+func (c *ChatClient) setOffset(off []byte) {
+	if c.pid == "" {
+		return
+	}
+	c.offsetMu.Lock()
+	c.offset = append(c.offset[:0], off...)
+	c.offsetMu.Unlock()
+}
+
+// lastStringArg finds the last argument of an event packet's array when it
+// is a string and not the only element: head is the packet up to the comma
+// before it, s the string's JSON body without its quotes. When the string
+// holds a backslash, escaped is true and s is the quoted JSON string, for
+// the caller to decode. Offsets hold no escapes, so the common case is a
+// short scan back from the end.
+func lastStringArg(data []byte) (head, s []byte, found, escaped bool) {
+	n := len(data)
+	if n < 4 || data[n-1] != ']' || data[n-2] != '"' {
+		return nil, nil, false, false
+	}
+	i := n - 3
+	for i >= 0 && data[i] != '"' {
+		if data[i] == '\\' {
+			escaped = true
+		}
+		i--
+	}
+	switch {
+	case i < 1:
+		return nil, nil, false, false
+	case data[i-1] == '\\':
+		// An escaped quote inside the string: find its real start.
+		escaped = true
+		i = openingQuote(data[:n-2])
+		if i < 1 {
+			return nil, nil, false, false
+		}
+	}
+	if data[i-1] != ',' {
+		return nil, nil, false, false
+	}
+	if escaped {
+		return data[:i-1], data[i : n-1], true, true
+	}
+	return data[:i-1], data[i+1 : n-2], true, false
+}
+
+// openingQuote returns the index of the quote that opens the JSON string
+// ending at the end of b (after its closing quote was cut), or -1.
+func openingQuote(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != '"' {
+			continue
+		}
+		// A quote preceded by an odd number of backslashes is escaped.
+		bs := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // parsePlainLine reads `{"clientID":N,"message":"..."}` as the server

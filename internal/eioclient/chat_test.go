@@ -156,18 +156,3 @@ func TestPollingSendDuringPostLeavesBodyIntact(t *testing.T) {
 		}
 	}
 }
-
-func TestCutOffset(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"clientID":1,"message":"a"}]`:                   `{"clientID":1,"message":"a"}`,
-		`{"clientID":1,"message":"a"},"1796222463181-1"]`: `{"clientID":1,"message":"a"}`,
-		`{"clientID":1,"message":"a"},"1796-0"]`:          `{"clientID":1,"message":"a"}`,
-		`{"clientID":1,"message":"a"},"not an offset"]`:   `{"clientID":1,"message":"a"},"not an offset"`,
-		`{"clientID":1,"message":"a,\"1-2"}]`:             `{"clientID":1,"message":"a,\"1-2"}`,
-		`{"clientID":1,"message":"x"},"-5"]`:              `{"clientID":1,"message":"x"},"-5"`,
-	} {
-		if got := string(cutOffset([]byte(in))); got != want {
-			t.Errorf("cutOffset(%s) = %s, want %s", in, got, want)
-		}
-	}
-}

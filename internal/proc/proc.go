@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -54,6 +55,17 @@ var listening = regexp.MustCompile(`(?:msg=|INFO )listening addr=(\S+)`)
 // the program exits first, or does not announce itself in time, Start stops
 // it and returns an error holding its last lines.
 func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Process, error) {
+	return start(ctx, cmd, opts, func(line string) (string, bool) {
+		if m := listening.FindStringSubmatch(line); m != nil {
+			return m[1], true
+		}
+		return "", false
+	})
+}
+
+// start runs cmd and returns once ready recognises a line of its output as
+// the announcement of its address.
+func start(ctx context.Context, cmd *exec.Cmd, opts Options, ready func(line string) (addr string, ok bool)) (*Process, error) {
 	if opts.Wait <= 0 {
 		opts.Wait = 30 * time.Second
 	}
@@ -87,9 +99,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Process, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			p.record(line)
-			if m := listening.FindStringSubmatch(line); m != nil {
+			if a, ok := ready(line); ok {
 				select {
-				case addr <- m[1]:
+				case addr <- a:
 				default:
 				}
 			}
@@ -216,4 +228,33 @@ func (p *Process) signal(sig syscall.Signal) {
 		return
 	}
 	p.Cmd.Process.Signal(sig)
+}
+
+// WaitOK polls URL()+path, e.g. "/readyz", every 100 ms until it answers
+// 200 OK, for at most limit.
+func (p *Process) WaitOK(ctx context.Context, path string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	last := errors.New("no answer")
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+path, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = errors.New(resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("proc: %s%s not OK after %v: %v", p.URL(), path, limit, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -2,9 +2,14 @@ package proc
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -128,5 +133,58 @@ func TestKeep(t *testing.T) {
 	}
 	if got := p.Tail(1); got != "msg=listening addr=127.0.0.1:1\n" {
 		t.Errorf("Tail(1) = %q", got)
+	}
+}
+
+func TestStartRedis(t *testing.T) {
+	p, err := StartRedis(context.Background(), RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if !strings.HasPrefix(p.RedisURL(), "redis://127.0.0.1:") {
+		t.Errorf("RedisURL %q", p.RedisURL())
+	}
+	conn, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 7)
+	if _, err := io.ReadFull(conn, reply); err != nil || string(reply) != "+PONG\r\n" {
+		t.Fatalf("PING answered %q, %v", reply, err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitOK(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready.Load() {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready")
+	}))
+	defer srv.Close()
+	p, err := Start(context.Background(), shell(`
+		echo 'msg=listening addr=`+strings.TrimPrefix(srv.URL, "http://")+`'
+		while :; do sleep 0.05; done`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.WaitOK(context.Background(), "/readyz", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("WaitOK on a 503: %v", err)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { ready.Store(true) })
+	if err := p.WaitOK(context.Background(), "/readyz", 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,12 @@
 // tools/loadgen pinned to another CPU, and writes the results as JSON lines, a
 // markdown table with the targets marked met or not met, and a PNG plot.
 //
+// It also compares other variants of our server with each other, e.g. with
+// connection-state recovery on and off (go, go-norecovery), or a three-node
+// cluster on the Redis Streams broker and on the pub/sub broker
+// (go3-streams, go3-pubsub: redis-server and the three nodes all pinned to
+// the server CPU, the load generator's clients spread over the nodes).
+//
 // It is normally started by scripts/bench.sh (make bench), which builds the
 // binaries and raises the open-file limit first.
 package main
@@ -28,13 +34,6 @@ import (
 
 	"siogo/internal/proc"
 )
-
-// server is one of the two chat servers under test.
-type server struct {
-	key  string // "go" or "node"
-	name string // shown in the report
-	argv []string
-}
 
 // scenario is one loadgen invocation, run once against each server.
 type scenario struct {
@@ -118,7 +117,9 @@ func main() {
 		nodeBin   = flag.String("node", "node", "Node.js executable")
 		nodeJS    = flag.String("node-server", "bench/node-chat-server.js", "reference Node.js chat server script")
 		outDir    = flag.String("out", "bench", "directory for results.json, RESULTS.md and results.png")
-		only      = flag.String("servers", "go,node", "comma list of servers to run: go, node")
+		only      = flag.String("servers", "go,node", "comma list of server variants to run, in turn: "+strings.Join(variantKeys, ", ")+"; the report compares the first two")
+		redisBin  = flag.String("redis-server", "redis-server", "redis-server executable, for the cluster variants")
+		rounds    = flag.Int("rounds", 0, "run every selected scenario this many times, the servers taking turns (0: each scenario's own count)")
 		runOnly   = flag.String("run", "", "regexp: run only the scenarios whose key matches")
 		budget    = flag.Duration("budget", 9*time.Minute, "total time budget; later scenarios are skipped once it is spent")
 		quick     = flag.Bool("quick", false, "shorter windows and 2k instead of 10k idle clients (for trying the harness)")
@@ -134,21 +135,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	all := map[string]server{
-		// The abuse limits (handshakes per address, packets per session) are
-		// off: the load generator is one address sending far faster than any
-		// person, and the reference server has no such limits.
-		"go": {key: "go", name: "siogo", argv: []string{*chatBin, "-addr", "127.0.0.1:0",
-			"-handshake-rate", "0", "-max-packet-rate", "0"}},
-		"node": {key: "node", name: "Node socket.io 4.8.4", argv: []string{*nodeBin, *nodeJS, "-addr", "127.0.0.1:0"}},
-	}
-	var servers []server
+	all := variants(*chatBin, *nodeBin, *nodeJS)
+	var servers []variant
 	for _, k := range strings.Split(*only, ",") {
 		s, ok := all[strings.TrimSpace(k)]
 		if !ok {
-			fatalf("unknown server %q", k)
+			fatalf("unknown server %q; known: %s", k, strings.Join(variantKeys, ", "))
+		}
+		if s.nodes > 0 {
+			if _, err := exec.LookPath(*redisBin); err != nil {
+				fatalf("%s needs %s: %v", s.key, *redisBin, err)
+			}
 		}
 		servers = append(servers, s)
+	}
+	if *rounds < 0 {
+		fatalf("-rounds must not be negative")
 	}
 	var filter *regexp.Regexp
 	if *runOnly != "" {
@@ -171,11 +173,15 @@ func main() {
 		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{}}
 	for _, s := range servers {
 		rep.Servers[s.key] = s.name
-		rep.Commands = append(rep.Commands, strings.Join(s.argv, " "))
+		rep.Order = append(rep.Order, s.key)
+		rep.Commands = append(rep.Commands, s.command())
 	}
 	for _, sc := range scenarios(*quick) {
 		if filter != nil && !filter.MatchString(sc.key) {
 			continue
+		}
+		if *rounds > 0 {
+			sc.repeat = *rounds
 		}
 		for round := range max(sc.repeat, 1) {
 			for _, s := range servers {
@@ -195,7 +201,7 @@ func main() {
 					}
 					t0 := time.Now()
 					logf("== %s on %s (round %d)", sc.key, s.name, round+1)
-					out.Result, out.Err = runOne(ctx, pin, s, sc, round, *loadBin, deadline)
+					out.Result, out.Err = runOne(ctx, pin, s, sc, round, *loadBin, *redisBin, deadline)
 					logf("   %.1fs", time.Since(t0).Seconds())
 				}
 				if out.Err != "" {
@@ -245,22 +251,17 @@ func (p pinner) wrap(cpus string, argv []string) []string {
 	return append([]string{"taskset", "-c", cpus}, argv...)
 }
 
-// runOne starts a fresh server, runs the loadgen against it and stops it.
-// A fresh process per scenario gives every run the same starting memory and
-// clientID counter.
-func runOne(parent context.Context, pin pinner, s server, sc scenario, round int, loadBin string, deadline time.Time) (*loadResult, string) {
+// runOne starts a fresh server (or cluster), runs the loadgen against it
+// and stops it. Fresh processes per scenario give every run the same
+// starting memory and clientID counter.
+func runOne(parent context.Context, pin pinner, s variant, sc scenario, round int, loadBin, redisBin string, deadline time.Time) (*loadResult, string) {
 	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
-	argv := pin.wrap(pin.serverCPU, s.argv)
-	// The server runs in a process group of its own, so that stopping it
-	// also stops what taskset started.
-	srv, err := proc.Start(ctx, exec.Command(argv[0], argv[1:]...), proc.Options{
-		Wait: 20 * time.Second, Grace: 3 * time.Second, Keep: 20, Group: true,
-	})
+	srv, err := startVariant(ctx, pin, s, redisBin)
 	if err != nil {
 		return nil, fmt.Sprintf("server did not start: %v", err)
 	}
-	defer srv.Stop()
+	defer srv.stop()
 
 	label := sc.key + "/" + s.key
 	if sc.repeat > 1 {
@@ -270,11 +271,11 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, round int
 	if rem := time.Until(deadline); rem < timeout {
 		timeout = rem
 	}
-	args := append([]string{loadBin, "-url", srv.URL(), "-pid", fmt.Sprint(srv.Pid()),
+	args := append([]string{loadBin, "-url", srv.urls(), "-pid", srv.pids(),
 		"-label", label, "-timeout", timeout.String()}, sc.args...)
 	lctx, lcancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer lcancel()
-	argv = pin.wrap(pin.loadCP, args)
+	argv := pin.wrap(pin.loadCP, args)
 	cmd := exec.CommandContext(lctx, argv[0], argv[1:]...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -282,16 +283,16 @@ func runOne(parent context.Context, pin pinner, s server, sc scenario, round int
 	runErr := cmd.Run()
 	line := lastLine(stdout.Bytes())
 	if len(line) == 0 {
-		return nil, fmt.Sprintf("loadgen produced no result: %v; server log tail: %s", runErr, tail(srv))
+		return nil, fmt.Sprintf("loadgen produced no result: %v; server log tail: %s", runErr, srv.tails())
 	}
 	var res loadResult
 	if err := json.Unmarshal(line, &res); err != nil {
 		return nil, fmt.Sprintf("loadgen output %q: %v", line, err)
 	}
 	res.Raw = json.RawMessage(bytes.Clone(line))
-	if srv.Exited() {
+	if died, logs := srv.exited(); died {
 		res.ServerDied = true
-		return &res, "server exited during the run; log tail: " + tail(srv)
+		return &res, "server exited during the run; log tail: " + logs
 	}
 	if res.Error != "" {
 		return &res, "loadgen: " + res.Error

@@ -12,13 +12,18 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-var (
-	oursColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
-	nodeColor = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
-)
+// palette colours the bars of each column's server: ours, Node, then the
+// others.
+var palette = []color.Color{
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+}
 
-// panel is one bar chart of the figure: one group of two bars (ours, Node)
-// per scenario.
+// panel is one bar chart of the figure: one group of bars (ours, Node, or
+// the variants compared) per scenario.
 type panel struct {
 	title, xlabel, ylabel string
 	limit                 float64 // a target drawn as a dashed line, if > 0
@@ -66,8 +71,7 @@ func (r *report) plot(path string) error {
 	const width, height = 28 * vg.Centimeter, 20 * vg.Centimeter
 	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))
 	dc := draw.New(img)
-	title := fmt.Sprintf("%s vs %s, %s (%s)", r.Servers["go"], r.Servers["node"],
-		r.Started.Format("2006-01-02"), r.Machine)
+	title := fmt.Sprintf("%s, %s (%s)", r.title(), r.Started.Format("2006-01-02"), r.Machine)
 	header := plot.New()
 	font := header.Title.TextStyle
 	font.Font.Size = vg.Points(10)
@@ -104,7 +108,8 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	barWidth := vg.Points(28)
-	for k, srv := range []string{"go", "node"} {
+	cols := r.columns()
+	for k, srv := range cols {
 		vals := make(plotter.Values, len(pn.scenarios))
 		for i, sc := range pn.scenarios {
 			if res := r.get(sc, srv); usable(res) {
@@ -116,12 +121,8 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 			return nil, err
 		}
 		bars.LineStyle.Width = 0
-		if srv == "go" {
-			bars.Color = oursColor
-		} else {
-			bars.Color = nodeColor
-		}
-		bars.Offset = barWidth * vg.Length(2*k-1) / 2
+		bars.Color = palette[k%len(palette)]
+		bars.Offset = barWidth * vg.Length(2*k-len(cols)+1) / 2
 		p.Add(bars)
 		p.Legend.Add(r.Servers[srv], bars)
 	}
@@ -139,7 +140,7 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 	groups := append([]string(nil), pn.groups...)
 	if len(groups) == 1 {
 		// Name the client count that was actually run (-quick runs fewer).
-		for _, srv := range []string{"go", "node"} {
+		for _, srv := range cols {
 			if res := r.get(pn.scenarios[0], srv); res != nil && res.Clients > 0 {
 				groups[0] = clientCount(res.Clients) + " clients"
 				break

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,7 +71,155 @@ type report struct {
 	Pinned                bool
 	ServerCPU, LoadgenCPU string
 	Servers               map[string]string // key -> display name
+	Order                 []string          // the server keys as -servers named them
 	Outcomes              []outcome
+}
+
+// order returns the servers run, in the order -servers named them.
+func (r *report) order() []string {
+	if len(r.Order) > 0 {
+		return r.Order
+	}
+	var keys []string
+	for _, k := range variantKeys {
+		if _, ok := r.Servers[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// versusNode reports whether the run is the benchmark proper, our server
+// against the reference Node.js server (or one of the two alone), whose
+// report has the targets table and columns "ours" and "Node".
+func (r *report) versusNode() bool {
+	for _, k := range r.order() {
+		if k != "go" && k != "node" {
+			return false
+		}
+	}
+	return true
+}
+
+// columns returns the servers in the order the tables show them: ours and
+// Node in the benchmark proper; otherwise the compared pair first, then
+// the others as named.
+func (r *report) columns() []string {
+	if r.versusNode() {
+		return []string{"go", "node"}
+	}
+	cols := r.order()
+	if a, b, ok := r.pair(); ok {
+		cols = append([]string{a, b}, slices.DeleteFunc(slices.Clone(cols), func(k string) bool { return k == a || k == b })...)
+	}
+	return cols
+}
+
+// label is a server's column heading.
+func (r *report) label(key string) string {
+	if r.versusNode() {
+		if key == "go" {
+			return "ours"
+		}
+		return "Node"
+	}
+	return key
+}
+
+// ratioGoal is a stated bound on the ratio of two variants' key figure in a
+// scenario: a's figure divided by b's must be at least min.
+type ratioGoal struct {
+	a, b, scenario string
+	text           string
+	min            float64
+}
+
+// ratioGoals are the goals of the comparisons between variants.
+var ratioGoals = []ratioGoal{
+	{a: "go", b: "go-norecovery", scenario: "ws-sat-1000", text: "≥ 0.90× (within 10% of recovery off)", min: 0.90},
+	{a: "go3-streams", b: "go3-pubsub", scenario: "ws-sat-1000", text: "≥ 0.80× pub/sub", min: 0.80},
+}
+
+// pair returns the two servers a comparison run compares, a over b: the
+// first two named, swapped when a goal states them the other way round.
+func (r *report) pair() (a, b string, ok bool) {
+	o := r.order()
+	if len(o) < 2 {
+		return "", "", false
+	}
+	a, b = o[0], o[1]
+	for _, g := range ratioGoals {
+		if g.a == b && g.b == a {
+			return b, a, true
+		}
+	}
+	return a, b, true
+}
+
+// comparison is one scenario's key figure for the compared pair.
+type comparison struct {
+	Title, Figure string
+	A, B, Ratio   string
+	Goal          string // "" when none is stated
+	Met           bool
+	Undecided     string
+	Contended     float64
+}
+
+// comparisons judges every scenario run by its key figure, a over b.
+func (r *report) comparisons() []comparison {
+	a, b, ok := r.pair()
+	if !ok {
+		return nil
+	}
+	var out []comparison
+	seen := map[string]bool{}
+	for _, o := range r.Outcomes {
+		if seen[o.Scenario] {
+			continue
+		}
+		seen[o.Scenario] = true
+		name, value, format := keyFigure(o.Scenario)
+		c := comparison{Title: o.Title, Figure: name}
+		var goal *ratioGoal
+		for i, g := range ratioGoals {
+			if g.a == a && g.b == b && g.scenario == o.Scenario {
+				goal = &ratioGoals[i]
+				c.Goal = g.text
+			}
+		}
+		x, y := r.get(o.Scenario, a), r.get(o.Scenario, b)
+		if x != nil {
+			c.A = format(value(x))
+		}
+		if y != nil {
+			c.B = format(value(y))
+		}
+		switch {
+		case !usable(x):
+			c.Undecided = a + " run failed: " + r.errFor(o.Scenario, a)
+		case !usable(y):
+			c.Undecided = b + " run failed: " + r.errFor(o.Scenario, b)
+		default:
+			c.Ratio = ratio(value(x), value(y))
+			for _, z := range []struct {
+				key string
+				res *loadResult
+			}{{a, x}, {b, y}} {
+				if z.res.Disconnects > 0 || z.res.Errors > 0 || z.res.Missing > 0 {
+					c.Undecided = fmt.Sprintf("the %s run had %d disconnects, %d errors and %d missing deliveries",
+						z.key, z.res.Disconnects, z.res.Errors, z.res.Missing)
+					break
+				}
+			}
+			if goal != nil && c.Undecided == "" {
+				c.Met = value(x) >= goal.min*value(y)
+			}
+		}
+		c.Contended = max(r.contention(x), r.contention(y))
+		out = append(out, c)
+	}
+	return out
 }
 
 // runs returns every outcome of a scenario on a server, in round order.
@@ -236,7 +385,7 @@ func (r *report) targets() []target {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chat benchmark: %s vs %s\n\n", r.Servers["go"], r.Servers["node"])
+	fmt.Fprintf(&b, "# Chat benchmark: %s\n\n", r.title())
 	fmt.Fprintf(&b, "- Date: %s (%s)\n", r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Second))
 	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
 	fmt.Fprintf(&b, "- Software: %s\n", r.Software)
@@ -258,25 +407,32 @@ func (r *report) markdown() string {
 		100*quietBelow, r.ServerCPU, r.LoadgenCPU, r.QuietWaited.Round(time.Second), r.NotQuiet)
 	b.WriteString("- Loopback only. A delivery is one clientReceiver event received by one client; latency runs from the emit to its receipt at every other client.\n\n")
 
-	b.WriteString("## Targets\n\n")
-	fmt.Fprintf(&b, "⚠ marks a comparison during which other programs took more than %.0f%% of the server's or the load generator's CPU; such a figure understates the server it hit.\n\n", 100*contendedAbove)
-	b.WriteString("| target | goal | ours | Node | ours/Node | status |\n|---|---|---|---|---|---|\n")
-	for _, t := range r.targets() {
-		status := "**not met**"
-		switch {
-		case t.Undecided != "":
-			status = "**not met** (" + t.Undecided + ")"
-		case t.Met:
-			status = "met"
+	if r.versusNode() {
+		b.WriteString("## Targets\n\n")
+		fmt.Fprintf(&b, "⚠ marks a comparison during which other programs took more than %.0f%% of the server's or the load generator's CPU; such a figure understates the server it hit.\n\n", 100*contendedAbove)
+		b.WriteString("| target | goal | ours | Node | ours/Node | status |\n|---|---|---|---|---|---|\n")
+		for _, t := range r.targets() {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t.Name, t.Goal, dash(t.Ours), dash(t.Node), dash(t.Ratio),
+				status(true, t.Met, t.Undecided, t.Contended))
 		}
-		if t.Contended > contendedAbove {
-			status += fmt.Sprintf(" ⚠ other tasks took up to %.0f%% of a benchmark CPU", 100*t.Contended)
+	} else if a, bk, ok := r.pair(); ok {
+		fmt.Fprintf(&b, "## Comparison: %s vs %s\n\n", a, bk)
+		fmt.Fprintf(&b, "Each scenario's key figure, %s over %s. ⚠ marks a comparison during which other programs took more than %.0f%% of the server's or the load generator's CPU; such a figure understates the variant it hit.\n\n",
+			a, bk, 100*contendedAbove)
+		fmt.Fprintf(&b, "| scenario | figure | %s | %s | %s/%s | goal | status |\n|---|---|---|---|---|---|---|\n", a, bk, a, bk)
+		for _, c := range r.comparisons() {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Title, c.Figure, dash(c.A), dash(c.B), dash(c.Ratio), dash(c.Goal),
+				status(c.Goal != "", c.Met, c.Undecided, c.Contended))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t.Name, t.Goal, dash(t.Ours), dash(t.Node), dash(t.Ratio), status)
 	}
 
 	b.WriteString("\n## Runs\n\n")
-	b.WriteString("Each figure for both servers and the ratio ours/Node. Rates: higher is better; latency, memory and CPU: lower is better.\n")
+	cols := r.columns()
+	if r.versusNode() {
+		b.WriteString("Each figure for both servers and the ratio ours/Node. Rates: higher is better; latency, memory and CPU: lower is better.\n")
+	} else {
+		fmt.Fprintf(&b, "Each figure for every variant and the ratio %s/%s. Rates: higher is better; latency, memory and CPU: lower is better.\n", cols[0], cols[min(1, len(cols)-1)])
+	}
 	seen := map[string]bool{}
 	for _, o := range r.Outcomes {
 		if seen[o.Scenario] {
@@ -288,7 +444,9 @@ func (r *report) markdown() string {
 		if note := r.roundsNote(o.Scenario); note != "" {
 			b.WriteString(note + "\n\n")
 		}
-		for _, s := range []string{"go", "node"} {
+		results := make([]*loadResult, len(cols))
+		for i, s := range cols {
+			results[i] = r.get(o.Scenario, s)
 			if _, ran := r.Servers[s]; !ran {
 				continue
 			}
@@ -296,14 +454,51 @@ func (r *report) markdown() string {
 				fmt.Fprintf(&b, "- %s: %s\n\n", r.Servers[s], e)
 			}
 		}
-		g, n := r.get(o.Scenario, "go"), r.get(o.Scenario, "node")
-		b.WriteString("| figure | ours | Node | ours/Node |\n|---|---|---|---|\n")
-		for _, row := range r.figures(o.Scenario, g, n) {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row[0], row[1], row[2], row[3])
+		b.WriteString("| figure |")
+		for _, s := range cols {
+			b.WriteString(" " + r.label(s) + " |")
+		}
+		if len(cols) > 1 {
+			fmt.Fprintf(&b, " %s/%s |", r.label(cols[0]), r.label(cols[1]))
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(cols)+min(1, len(cols)-1)) + "\n")
+		for _, row := range r.figures(o.Scenario, results) {
+			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 		}
 	}
 	b.WriteString("\nRaw loadgen lines: `results.json`. Plot: `results.png`.\n")
 	return b.String()
+}
+
+// title names the servers compared.
+func (r *report) title() string {
+	var names []string
+	for _, k := range r.columns() {
+		names = append(names, r.Servers[k])
+	}
+	return strings.Join(names, " vs ")
+}
+
+// status is a goal's verdict for the tables: met, not met, or why it could
+// not be judged, flagged when other programs disturbed the runs.
+func status(hasGoal, met bool, undecided string, contended float64) string {
+	s := "–"
+	switch {
+	case undecided != "":
+		s = "**not met** (" + undecided + ")"
+		if !hasGoal {
+			s = "(" + undecided + ")"
+		}
+	case !hasGoal:
+	case met:
+		s = "met"
+	default:
+		s = "**not met**"
+	}
+	if contended > contendedAbove {
+		s += fmt.Sprintf(" ⚠ other tasks took up to %.0f%% of a benchmark CPU", 100*contended)
+	}
+	return s
 }
 
 // busyOutside is the share of the window CPU cpu spent running tasks other
@@ -323,7 +518,7 @@ func (r *report) roundsNote(scenario string) string {
 	name, value, format := keyFigure(scenario)
 	var parts []string
 	rounds := 0
-	for _, srv := range []string{"go", "node"} {
+	for _, srv := range r.columns() {
 		runs := r.runs(scenario, srv)
 		rounds = max(rounds, len(runs))
 		var vals []string
@@ -364,8 +559,10 @@ func (r *report) contention(x *loadResult) float64 {
 	return c
 }
 
-// figures lists the rows shown for one scenario.
-func (r *report) figures(scenario string, g, n *loadResult) [][4]string {
+// figures lists the rows shown for one scenario: each figure's name, its
+// value for each of results (one per column) and the ratio of the first
+// two.
+func (r *report) figures(scenario string, results []*loadResult) [][]string {
 	type fig struct {
 		name    string
 		value   func(*loadResult) float64
@@ -408,17 +605,22 @@ func (r *report) figures(scenario string, g, n *loadResult) [][4]string {
 	} else {
 		figs = append([]fig{connect[0]}, traffic...)
 	}
-	var rows [][4]string
+	var rows [][]string
 	for _, f := range figs {
-		row := [4]string{f.name, "–", "–", "–"}
-		if g != nil {
-			row[1] = f.format(f.value(g))
+		row := []string{f.name}
+		for _, x := range results {
+			v := "–"
+			if x != nil {
+				v = f.format(f.value(x))
+			}
+			row = append(row, v)
 		}
-		if n != nil {
-			row[2] = f.format(f.value(n))
-		}
-		if g != nil && n != nil && !f.noRatio {
-			row[3] = ratio(f.value(g), f.value(n))
+		if len(results) > 1 {
+			q := "–"
+			if x, y := results[0], results[1]; x != nil && y != nil && !f.noRatio {
+				q = ratio(f.value(x), f.value(y))
+			}
+			row = append(row, q)
 		}
 		rows = append(rows, row)
 	}

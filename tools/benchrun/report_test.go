@@ -254,3 +254,78 @@ func TestCPUTimes(t *testing.T) {
 		t.Errorf("busyShare of a missing CPU = %v, want 0", got)
 	}
 }
+
+// compareReport has ws-sat-1000 and ws-20k-1000 run on two variants, named
+// in order.
+func compareReport(order []string, satA, satB float64) *report {
+	r := &report{Servers: map[string]string{}, Order: order, Started: time.Unix(0, 0)}
+	for _, k := range order {
+		r.Servers[k] = "name of " + k
+	}
+	vals := map[string]float64{order[0]: satA, order[1]: satB}
+	for _, k := range order {
+		r.Outcomes = append(r.Outcomes,
+			outcome{Scenario: "ws-sat-1000", Title: "WebSocket, 1000 clients, saturation", Server: k,
+				Result: res(func(x *loadResult) { x.DeliveriesPerSec = vals[k] })},
+			outcome{Scenario: "ws-20k-1000", Title: "WebSocket, 1000 clients, 20k deliveries/s", Server: k,
+				Result: res(func(x *loadResult) { x.LatencyMs.P99 = 10 })})
+	}
+	return r
+}
+
+func TestComparisonOfVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		order []string
+		a, b  float64 // ws-sat-1000 deliveries/s of order[0], order[1]
+		row   string
+		runs  string
+	}{
+		{
+			name: "recovery within 10%", order: []string{"go", "go-norecovery"}, a: 1.8e6, b: 2e6,
+			row:  "| WebSocket, 1000 clients, saturation | deliveries/s | 1.80M | 2.00M | 0.90× | ≥ 0.90× (within 10% of recovery off) | met |",
+			runs: "| figure | go | go-norecovery | go/go-norecovery |\n|---|---|---|---|\n",
+		},
+		{
+			name: "named the other way round", order: []string{"go-norecovery", "go"}, a: 2e6, b: 1.7e6,
+			row:  "| WebSocket, 1000 clients, saturation | deliveries/s | 1.70M | 2.00M | 0.85× | ≥ 0.90× (within 10% of recovery off) | **not met** |",
+			runs: "| deliveries/s | 1.70M | 2.00M | 0.85× |",
+		},
+		{
+			name: "streams against pub/sub", order: []string{"go3-pubsub", "go3-streams"}, a: 1e6, b: 820e3,
+			row:  "| WebSocket, 1000 clients, saturation | deliveries/s | 820k | 1.00M | 0.82× | ≥ 0.80× pub/sub | met |",
+			runs: "## Comparison: go3-streams vs go3-pubsub",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := compareReport(tc.order, tc.a, tc.b).markdown()
+			for _, want := range []string{tc.row, tc.runs,
+				"| WebSocket, 1000 clients, 20k deliveries/s | latency p99 | 10 ms | 10 ms | 1.00× | – | – |"} {
+				if !strings.Contains(md, want) {
+					t.Errorf("markdown lacks %q:\n%s", want, md)
+				}
+			}
+			if strings.Contains(md, "## Targets") || strings.Contains(md, "ours/Node") {
+				t.Errorf("a comparison of variants shows the targets against Node:\n%s", md)
+			}
+		})
+	}
+}
+
+func TestComparisonWithFailedRun(t *testing.T) {
+	r := compareReport([]string{"go3-streams", "go3-pubsub"}, 1e6, 1e6)
+	r.Outcomes[0].Result.Missing = 12
+	c := r.comparisons()[0]
+	if c.Met || !strings.Contains(c.Undecided, "12 missing deliveries") {
+		t.Errorf("a run with missing deliveries judged: %+v", c)
+	}
+	r.Outcomes[2].Err = "server did not start: boom" // go3-pubsub, ws-sat-1000
+	r.Outcomes[2].Result = nil
+	if c := r.comparisons()[0]; c.Met || !strings.Contains(c.Undecided, "go3-pubsub run failed: server did not start: boom") {
+		t.Errorf("failed run: %+v", c)
+	}
+	path := filepath.Join(t.TempDir(), "results.png")
+	if err := r.plot(path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -12,9 +12,9 @@ import (
 
 // dialer opens client sessions with the configured protocol and transport.
 type dialer struct {
-	r    *run
-	base string // http://host:port
-	http *http.Client
+	r     *run
+	bases []string // http://host:port of each node; client k talks to node k mod len(bases)
+	http  *http.Client
 }
 
 func newDialer(r *run) *dialer {
@@ -25,8 +25,12 @@ func newDialer(r *run) *dialer {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  !r.cfg.gzip,
 	}
-	base := url.URL{Scheme: "http", Host: r.cfg.base.Host}
-	return &dialer{r: r, base: base.String(), http: &http.Client{Transport: tr}}
+	d := &dialer{r: r, http: &http.Client{Transport: tr}}
+	for _, b := range r.cfg.bases {
+		u := url.URL{Scheme: "http", Host: b.Host}
+		d.bases = append(d.bases, u.String())
+	}
+	return d
 }
 
 func (d *dialer) closeIdle() { d.http.CloseIdleConnections() }
@@ -34,7 +38,7 @@ func (d *dialer) closeIdle() { d.http.CloseIdleConnections() }
 // connect returns once c's socket is connected to the namespace "/".
 func (d *dialer) connect(ctx context.Context, c *client) error {
 	cfg := d.r.cfg
-	cc, err := eioclient.DialChat(ctx, d.base, eioclient.ChatOptions{
+	cc, err := eioclient.DialChat(ctx, d.bases[c.id%len(d.bases)], eioclient.ChatOptions{
 		Protocol:       cfg.eio,
 		Transport:      cfg.transport,
 		Path:           cfg.path,

@@ -7,11 +7,17 @@
 // latency at every other client. Given the server's pid it also reads the
 // server's memory and CPU time from /proc.
 //
+// Given several server URLs, the nodes of one cluster, it spreads the clients,
+// and the senders among them, round robin over the nodes; every client still
+// receives every line. Given several pids (the nodes, and Redis), it reports
+// their memory and CPU time added up.
+//
 // Each run prints one JSON line on stdout and a readable summary on stderr.
 //
 //	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -window 16 -duration 5s
 //	loadgen -url http://127.0.0.1:3000 -clients 1000 -senders 10 -delivery-rate 20000
 //	loadgen -url http://127.0.0.1:3000 -clients 10000 -senders 0 -hold 3s -pid 1234
+//	loadgen -url http://127.0.0.1:3001,http://127.0.0.1:3002,http://127.0.0.1:3003 -clients 1000 -pid 11,12,13,10
 package main
 
 import (
@@ -34,7 +40,7 @@ import (
 )
 
 type config struct {
-	base         *url.URL // http://host:port
+	bases        []*url.URL // http://host:port of each node
 	path         string
 	eio          int
 	transport    string
@@ -50,7 +56,7 @@ type config struct {
 	drain        time.Duration
 	connTimeout  time.Duration
 	dialConc     int
-	pid          int
+	pids         []string
 	srcs         []net.IP
 	gzip         bool
 	readBuf      int
@@ -65,8 +71,9 @@ func parseFlags(args []string) (*config, error) {
 		c       config
 		rawURL  string
 		srcList string
+		pidList string
 	)
-	fs.StringVar(&rawURL, "url", "http://127.0.0.1:3000", "server base URL (loopback only)")
+	fs.StringVar(&rawURL, "url", "http://127.0.0.1:3000", "server base URL (loopback only), or a comma-separated list of a cluster's nodes, which the clients take in turn")
 	fs.StringVar(&c.path, "path", "/socket.io/", "Socket.IO endpoint path")
 	fs.IntVar(&c.eio, "eio", 4, "Engine.IO protocol revision: 3 or 4")
 	fs.StringVar(&c.transport, "transport", "websocket", "websocket or polling")
@@ -82,7 +89,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.drain, "drain", 20*time.Second, "longest wait for in-flight deliveries after the senders stop")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 15*time.Second, "per-client connect deadline")
 	fs.IntVar(&c.dialConc, "dial-concurrency", 50, "clients connecting at the same time")
-	fs.IntVar(&c.pid, "pid", 0, "server process id, to read its RSS and CPU time from /proc")
+	fs.StringVar(&pidList, "pid", "", "server process id, to read its RSS and CPU time from /proc; a comma-separated list adds up several processes (a cluster's nodes and Redis)")
 	fs.StringVar(&srcList, "src", "", "comma-separated loopback source addresses, or a count N for 127.0.0.1..127.0.0.N")
 	// A large read buffer lets one read system call take in a whole batch of
 	// frames; reads are most of the generator's CPU time under fan-out.
@@ -94,15 +101,25 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "ws") || u.Host == "" {
-		return nil, fmt.Errorf("-url must be http://host:port, got %q", rawURL)
+	for _, raw := range strings.Split(rawURL, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "ws") || u.Host == "" {
+			return nil, fmt.Errorf("-url must be http://host:port or a comma-separated list of them, got %q", rawURL)
+		}
+		if err := checkLoopback(u.Hostname()); err != nil {
+			return nil, err
+		}
+		u.Scheme = "http"
+		c.bases = append(c.bases, u)
 	}
-	if err := checkLoopback(u.Hostname()); err != nil {
-		return nil, err
+	if pidList != "" {
+		for _, f := range strings.Split(pidList, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err != nil || n <= 0 {
+				return nil, fmt.Errorf("-pid: %q is not a process id", f)
+			}
+			c.pids = append(c.pids, strings.TrimSpace(f))
+		}
 	}
-	u.Scheme = "http"
-	c.base = u
 	if c.eio != 3 && c.eio != 4 {
 		return nil, errors.New("-eio must be 3 or 4")
 	}
@@ -120,6 +137,7 @@ func parseFlags(args []string) (*config, error) {
 	if c.deliveryRate > 0 {
 		c.msgRate = c.deliveryRate / float64(c.clients)
 	}
+	var err error
 	if c.srcs, err = parseSources(srcList); err != nil {
 		return nil, err
 	}
@@ -311,10 +329,9 @@ func execute(cfg *config) *result {
 	defer cancel()
 	r := &run{cfg: cfg, base: time.Now()}
 	res := newResult(cfg)
-	pid := ""
-	if cfg.pid > 0 {
-		pid = strconv.Itoa(cfg.pid)
-		if s, err := readProc(pid); err == nil {
+	pids := cfg.pids
+	if len(pids) > 0 {
+		if s, err := readProcs(pids); err == nil {
 			res.ServerRSSStartKB = s.RSSKB
 		} else {
 			res.Error = fmt.Sprintf("reading server process: %v", err)
@@ -374,8 +391,8 @@ func execute(cfg *config) *result {
 
 	// Idle phase: every client connected, nobody talking.
 	sleepCtx(ctx, cfg.hold)
-	if pid != "" {
-		s, err := readProc(pid)
+	if len(pids) > 0 {
+		s, err := readProcs(pids)
 		if err != nil {
 			res.Error = fmt.Sprintf("reading server process after connecting: %v", err)
 			return res
@@ -386,7 +403,7 @@ func execute(cfg *config) *result {
 	res.DisconnectsIdle = r.disconnect.Load()
 
 	if cfg.senders > 0 {
-		measureTraffic(ctx, r, clients, pid, res)
+		measureTraffic(ctx, r, clients, pids, res)
 	}
 	if ctx.Err() != nil && res.Error == "" {
 		res.Error = fmt.Sprintf("run exceeded -timeout %s", cfg.timeout)
@@ -403,11 +420,11 @@ func execute(cfg *config) *result {
 
 // measureTraffic starts the senders, waits out the warm-up, measures for the
 // configured window, stops the senders and waits for in-flight deliveries.
-func measureTraffic(ctx context.Context, r *run, clients []*client, pid string, res *result) {
+func measureTraffic(ctx context.Context, r *run, clients []*client, pids []string, res *result) {
 	cfg := r.cfg
 	var senders []*client
 	for i := 0; i < cfg.senders; i++ {
-		c := clients[i*len(clients)/cfg.senders]
+		c := clients[senderIndex(i, cfg.senders, len(clients), len(cfg.bases))]
 		if c.cc != nil {
 			senders = append(senders, c)
 		}
@@ -440,8 +457,8 @@ func measureTraffic(ctx context.Context, r *run, clients []*client, pid string, 
 
 	sleepCtx(ctx, cfg.warmup)
 	var srv0, self0 procSample
-	if pid != "" {
-		srv0, _ = readProc(pid)
+	if len(pids) > 0 {
+		srv0, _ = readProcs(pids)
 	}
 	self0, _ = readProc("self")
 	cpus0, _ := readCPUStat()
@@ -459,8 +476,8 @@ wait:
 		case <-deadline.C:
 			break wait
 		case <-tick.C:
-			if pid != "" {
-				if s, err := readProc(pid); err == nil && s.RSSKB > peak {
+			if len(pids) > 0 {
+				if s, err := readProcs(pids); err == nil && s.RSSKB > peak {
 					peak = s.RSSKB
 				}
 			}
@@ -471,8 +488,8 @@ wait:
 	window := time.Since(t0)
 	sent1 := r.sent.Load()
 	var srv1, self1 procSample
-	if pid != "" {
-		srv1, _ = readProc(pid)
+	if len(pids) > 0 {
+		srv1, _ = readProcs(pids)
 		if srv1.RSSKB > peak {
 			peak = srv1.RSSKB
 		}
@@ -514,13 +531,25 @@ wait:
 		res.Missing = expected - res.Received
 	}
 	res.Foreign = r.foreign.Load()
-	if pid != "" {
+	if len(pids) > 0 {
 		res.ServerRSSLoadKB = peak
 		res.ServerCPUSeconds = (srv1.CPU - srv0.CPU).Seconds()
 		res.ServerCPUUtil = res.ServerCPUSeconds / window.Seconds()
 	}
 	res.LoadgenCPUUtil = (self1.CPU - self0.CPU).Seconds() / window.Seconds()
 	res.CPUTask = busyFractions(cpus0, cpus1)
+}
+
+// senderIndex picks the client of sender i of n among clients clients,
+// spread evenly, and on node i mod nodes: client k talks to node k mod
+// nodes, so the senders take the nodes in turn as the clients do.
+func senderIndex(i, n, clients, nodes int) int {
+	k := i * clients / n
+	k += ((i%nodes - k%nodes) + nodes) % nodes
+	if k >= clients {
+		k -= nodes
+	}
+	return k
 }
 
 // closedLoop keeps cfg.window messages of one sender in flight: each echo of

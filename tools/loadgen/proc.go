@@ -37,6 +37,21 @@ func readProc(pid string) (procSample, error) {
 	return s, err
 }
 
+// readProcs samples several processes, such as a cluster's nodes, and adds
+// up their memory and CPU time.
+func readProcs(pids []string) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		s, err := readProc(pid)
+		if err != nil {
+			return sum, fmt.Errorf("process %s: %w", pid, err)
+		}
+		sum.RSSKB += s.RSSKB
+		sum.CPU += s.CPU
+	}
+	return sum, nil
+}
+
 // parseVmRSS finds "VmRSS:   1234 kB" in the contents of /proc/<pid>/status.
 func parseVmRSS(status []byte) (int64, error) {
 	key := []byte("VmRSS:")

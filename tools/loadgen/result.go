@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 )
 
 // result is the JSON line printed for one run. Rates are per second of the
@@ -66,7 +68,7 @@ type latencyMs struct {
 func newResult(cfg *config) *result {
 	res := &result{
 		Label:     cfg.label,
-		URL:       cfg.base.String(),
+		URL:       joinURLs(cfg.bases),
 		EIO:       cfg.eio,
 		Transport: cfg.transport,
 		Clients:   cfg.clients,
@@ -84,6 +86,14 @@ func newResult(cfg *config) *result {
 		res.Window = cfg.window
 	}
 	return res
+}
+
+func joinURLs(us []*url.URL) string {
+	s := make([]string, len(us))
+	for i, u := range us {
+		s[i] = u.String()
+	}
+	return strings.Join(s, ",")
 }
 
 func printSummary(w io.Writer, r *result) {
