@@ -10,6 +10,7 @@ require (
 	github.com/gomodule/redigo v1.9.3 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace siogo => ../
