@@ -73,6 +73,7 @@ FUZZ_TARGETS := \
 	internal/eioparser:FuzzDecodePayloadV3Binary \
 	internal/wsconn:FuzzFrameReader \
 	internal/wsconn:FuzzDeflateFrameReader \
+	internal/wsconn:FuzzFeed \
 	socketio:FuzzDecodeText \
 	socketio:FuzzDecoder \
 	redisbroker:FuzzDecodeMessage

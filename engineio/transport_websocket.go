@@ -14,11 +14,12 @@ import (
 	"siogo/internal/wsconn"
 )
 
-// The WebSocket transport keeps an idle connection cheap: one goroutine
-// blocked in a header read, no buffers. A writer goroutine exists only while
-// there is something to write; it drains the whole queue into a pooled
-// buffered writer and flushes once, so a burst of broadcasts costs one
-// system call per connection instead of one per frame (see wsconn.Writer).
+// The WebSocket transport keeps an idle connection cheap: no goroutine and
+// no buffer. The poller reads it when bytes arrive (see wsconn.Conn.Serve).
+// A writer goroutine exists only while there is something to write; it
+// drains the whole queue into a pooled buffered writer and flushes once, so
+// a burst of broadcasts costs one system call per connection instead of one
+// per frame (see wsconn.Writer).
 
 // wsTransport is the WebSocket transport of a session: the writer of its
 // connection, draining the session's queue. The writer's state is guarded
@@ -29,7 +30,7 @@ type wsTransport struct {
 	deflate bool // permessage-deflate was agreed
 }
 
-func (s *Session) newWSTransport(conn net.Conn, deflate bool) *wsTransport {
+func (s *Session) newWSTransport(conn *wsconn.Conn, deflate bool) *wsTransport {
 	t := &wsTransport{s: s, deflate: deflate}
 	t.Conn = conn
 	t.Timeout = s.srv.cfg.WriteTimeout
@@ -166,7 +167,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			if u, ok := h.(UpgradeHandler); ok {
 				u.OnUpgrade()
 			}
-			go s.readLoop(t, rd)
+			s.serveWebSocket(t, conn, rd)
 			return
 		default:
 			abort()
@@ -200,7 +201,7 @@ func closeExtraWebSocket(conn net.Conn) {
 const extraWebSocketLinger = 2 * time.Second
 
 // runWebSocket serves a session that was opened over WebSocket.
-func (s *Session) runWebSocket(conn net.Conn, deflate bool) {
+func (s *Session) runWebSocket(conn *wsconn.Conn, deflate bool) {
 	t := s.newWSTransport(conn, deflate)
 	s.mu.Lock()
 	s.ws = t
@@ -208,54 +209,55 @@ func (s *Session) runWebSocket(conn net.Conn, deflate bool) {
 		t.kickLocked()
 	}
 	s.mu.Unlock()
-	go s.readLoop(t, wsconn.NewReader(conn, s.srv.cfg.MaxPayload, t, nil, deflate))
+	s.serveWebSocket(t, conn, wsconn.NewReader(conn, s.srv.cfg.MaxPayload, t, nil, deflate))
 }
 
-// readLoop reads packets until the connection fails or the session ends.
-// It runs on a goroutine of its own rather than the HTTP handler's: the
-// handler's stack has grown through request parsing and the upgrade, and an
-// idle connection would keep it for its whole life.
-func (s *Session) readLoop(t *wsTransport, rd *wsconn.Reader) {
-	for {
-		op, data, err := rd.Next()
-		if err != nil {
-			reason, code := wsconn.CloseFor(err)
-			if code != 0 {
-				t.WriteClose(code, reason)
-			}
-			s.closeWith(reason, closeDrop)
+// serveWebSocket reads packets until the connection fails or the session
+// ends. Nothing waits on a silent connection: wsconn reads it when bytes
+// arrive (see wsconn.Conn.Serve).
+func (s *Session) serveWebSocket(t *wsTransport, conn *wsconn.Conn, rd *wsconn.Reader) {
+	conn.Serve(rd, func(op ws.OpCode, data []byte) bool {
+		return s.onWebSocketMessage(t, op, data)
+	}, func(err error) {
+		reason, code := wsconn.CloseFor(err)
+		if code != 0 {
+			t.WriteClose(code, reason)
+		}
+		s.closeWith(reason, closeDrop)
+		t.Conn.Close()
+	})
+}
+
+// onWebSocketMessage handles one message from the client, and reports
+// whether the session goes on.
+func (s *Session) onWebSocketMessage(t *wsTransport, op ws.OpCode, data []byte) bool {
+	var p eioparser.Packet
+	switch {
+	case op == ws.OpBinary && s.protocol == 4:
+		p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data, Binary: true}
+	case op == ws.OpBinary:
+		if len(data) == 0 || data[0] != byte(eioparser.PacketMessage) {
+			s.closeWith("parse error", closeDrop)
 			t.Conn.Close()
-			return
+			return false
 		}
-		var p eioparser.Packet
-		switch {
-		case op == ws.OpBinary && s.protocol == 4:
-			p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data, Binary: true}
-		case op == ws.OpBinary:
-			if len(data) == 0 || data[0] != byte(eioparser.PacketMessage) {
-				s.closeWith("parse error", closeDrop)
-				t.Conn.Close()
-				return
-			}
-			p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data[1:], Binary: true}
-		default:
-			p, err = eioparser.DecodePacket(data)
-			if err != nil {
-				s.closeWith("parse error", closeDrop)
-				t.Conn.Close()
-				return
-			}
-		}
-		if p.Type == eioparser.PacketClose {
-			// Over WebSocket the client's close packet is ignored, as in
-			// the reference implementation; the socket closing ends it.
-			continue
-		}
-		s.onPacket(p)
-		if s.Closed() {
-			return
+		p = eioparser.Packet{Type: eioparser.PacketMessage, Data: data[1:], Binary: true}
+	default:
+		var err error
+		p, err = eioparser.DecodePacket(data)
+		if err != nil {
+			s.closeWith("parse error", closeDrop)
+			t.Conn.Close()
+			return false
 		}
 	}
+	if p.Type == eioparser.PacketClose {
+		// Over WebSocket the client's close packet is ignored, as in
+		// the reference implementation; the socket closing ends it.
+		return true
+	}
+	s.onPacket(p)
+	return !s.Closed()
 }
 
 // writeFrames writes each packet as one WebSocket frame: text packets as

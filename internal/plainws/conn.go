@@ -2,7 +2,6 @@ package plainws
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -65,19 +64,21 @@ func (c *Conn) Send(msgs ...engineio.Message) error {
 		c.mu.Unlock()
 		return engineio.ErrClosed
 	}
+	if c.overflowed {
+		// Being dropped: the writer may have taken the queue meanwhile,
+		// but nothing more goes in.
+		c.mu.Unlock()
+		return engineio.ErrQueueFull
+	}
 	if len(c.queue)+len(msgs) > c.srv.cfg.MaxQueuedPackets {
-		first := !c.overflowed
 		c.overflowed = true
 		c.mu.Unlock()
-		if first {
-			if obs := c.srv.cfg.Observer; obs != nil {
-				obs.QueueOverflow()
-			}
-			// Closed from another goroutine: the caller may be in the
-			// middle of a broadcast, and the close runs the handler's
-			// OnClose.
-			go c.closeWith("send queue full", closeDrop, 0, "")
+		if obs := c.srv.cfg.Observer; obs != nil {
+			obs.QueueOverflow()
 		}
+		// Closed from another goroutine: the caller may be in the middle
+		// of a broadcast, and the close runs the handler's OnClose.
+		go c.closeWith("send queue full", closeDrop, 0, "")
 		return engineio.ErrQueueFull
 	}
 	c.queue = append(c.queue, msgs...)
@@ -180,7 +181,7 @@ func (c *Conn) setHandler(h engineio.Handler) {
 // messages, unless onConnect refused it with refused. The reader runs
 // whatever happened meanwhile, so that the close handshake of a connection
 // that is already closing completes as soon as the client answers.
-func (c *Conn) start(conn net.Conn, h engineio.Handler, refused error) {
+func (c *Conn) start(conn *wsconn.Conn, h engineio.Handler, refused error) {
 	cfg := &c.srv.cfg
 	c.mu.Lock()
 	c.w.Conn = conn
@@ -205,7 +206,7 @@ func (c *Conn) start(conn net.Conn, h engineio.Handler, refused error) {
 		// Closed while connecting: the handler still needs to hear of it.
 		h.OnClose(reason)
 	}
-	go c.readLoop(wsconn.NewReader(conn, cfg.MaxPayload, &c.w, c.onPong, false))
+	c.serve(conn, wsconn.NewReader(conn, cfg.MaxPayload, &c.w, c.onPong, false))
 }
 
 // ping sends a ping frame; the client's pong must come within the ping
@@ -229,27 +230,15 @@ func (c *Conn) onPong() {
 	c.pongTimer.Reset(cfg.PingInterval + cfg.PingTimeout)
 }
 
-// readLoop hands each text message to the handler until the connection
-// fails or ends. It runs on a goroutine of its own, so an idle connection
-// keeps no grown stack. A client that breaks a rule gets a close frame that
-// says which; what it sends after that is read and dropped until it closes
-// its side.
-func (c *Conn) readLoop(rd *wsconn.Reader) {
+// serve hands each text message to the handler until the connection fails
+// or ends; a silent connection holds no goroutine (see wsconn.Conn.Serve).
+// A client that breaks a rule gets a close frame that says which; what it
+// sends after that is read and dropped until it closes its side.
+func (c *Conn) serve(conn *wsconn.Conn, rd *wsconn.Reader) {
 	cfg := &c.srv.cfg
-	for {
-		op, data, err := rd.Next()
-		if err != nil {
-			reason, code := wsconn.CloseFor(err)
-			if code != 0 {
-				c.refuse(reason, code)
-				return
-			}
-			c.closeWith(reason, closeDrop, 0, "")
-			c.stopReading()
-			return
-		}
+	conn.Serve(rd, func(op ws.OpCode, data []byte) bool {
 		if c.Closed() {
-			continue
+			return true
 		}
 		switch {
 		case op != ws.OpText:
@@ -262,7 +251,16 @@ func (c *Conn) readLoop(rd *wsconn.Reader) {
 		default:
 			c.handler.OnMessage(data, false)
 		}
-	}
+		return true
+	}, func(err error) {
+		reason, code := wsconn.CloseFor(err)
+		if code != 0 {
+			c.refuse(reason, code)
+			return
+		}
+		c.closeWith(reason, closeDrop, 0, "")
+		c.stopReading()
+	})
 }
 
 // refuse ends the connection on a message the reader could not finish

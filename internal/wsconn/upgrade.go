@@ -1,7 +1,7 @@
 package wsconn
 
 import (
-	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -35,33 +35,28 @@ func headerHasToken(h http.Header, name, token string) bool {
 // offerDeflate is set and the client offers it; deflate reports whether it
 // was agreed. A request that is not a valid handshake gets 400 and an
 // error.
-func Upgrade(w http.ResponseWriter, r *http.Request, offerDeflate bool) (conn net.Conn, deflate bool, err error) {
+func Upgrade(w http.ResponseWriter, r *http.Request, offerDeflate bool) (conn *Conn, deflate bool, err error) {
 	var u ws.HTTPUpgrader
 	accepted := func() bool { return false }
 	if offerDeflate {
 		u.Negotiate, accepted = negotiateDeflate()
 	}
-	conn, rw, _, err := u.Upgrade(r, w)
+	nc, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		return nil, false, err
 	}
 	// The HTTP server's request deadlines would otherwise cut the
 	// long-lived connection; heartbeats bound it instead.
-	conn.SetDeadline(time.Time{})
+	nc.SetDeadline(time.Time{})
+	c := &Conn{Conn: nc}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		// The client sent frames right behind its handshake; keep the
 		// bytes already read.
-		conn = &bufferedConn{Conn: conn, r: rw.Reader}
+		c.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
+		c.pre = bytes.Clone(c.pre)
 	}
-	return conn, accepted(), nil
+	return c, accepted(), nil
 }
-
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // lingerTime bounds how long a closing connection waits for the client to
 // close its side, and lingerLimit how much it reads meanwhile.
@@ -76,8 +71,8 @@ const (
 // a second ahead, in case the client does not.
 func CloseWrite(conn net.Conn) {
 	inner := conn
-	if b, ok := conn.(*bufferedConn); ok {
-		inner = b.Conn
+	if c, ok := conn.(*Conn); ok {
+		inner = c.Conn
 	}
 	if cw, ok := inner.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()

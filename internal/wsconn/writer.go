@@ -47,10 +47,10 @@ type Writer[T any] struct {
 	wake    chan struct{} // wakes a lingering writer; capacity 1
 }
 
-// linger is how long an idle writer waits for more before exiting: under
-// steady traffic one goroutine serves many broadcasts, while an idle
-// connection keeps none.
-const linger = time.Second
+// linger is how long an idle writer waits for more before exiting: a burst
+// of broadcasts is served by one goroutine, while a connection that gets a
+// line now and then, as most do, keeps none between them.
+const linger = 10 * time.Millisecond
 
 // KickLocked makes the writer pick up what src has queued, starting a
 // goroutine if none runs. The caller holds src's lock.
@@ -63,10 +63,8 @@ func (w *Writer[T]) KickLocked(src Source[T]) {
 		return
 	}
 	w.writing = true
-	if w.wake == nil {
-		w.wake = make(chan struct{}, 1)
-	}
-	go w.run(src)
+	w.wake = make(chan struct{}, 1)
+	go w.run(src, w.wake)
 }
 
 // The arrays a writer keeps: the written batch's, to become the next
@@ -75,13 +73,13 @@ func (w *Writer[T]) KickLocked(src Source[T]) {
 // allocation but an idle connection holds little.
 const (
 	maxSpare     = 256
-	idleQueueCap = 32
+	idleQueueCap = 4
 )
 
 // run drains src onto the connection, batch by batch. Each written batch's
 // array goes back to src as the next queue, so steady traffic allocates
 // nothing.
-func (w *Writer[T]) run(src Source[T]) {
+func (w *Writer[T]) run(src Source[T], wake <-chan struct{}) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -97,6 +95,7 @@ func (w *Writer[T]) run(src Source[T]) {
 		if len(batch) == 0 {
 			if closing || lingered {
 				w.writing = false
+				w.wake = nil
 				if !closing && cap(batch) > idleQueueCap {
 					*queue = nil
 				}
@@ -113,7 +112,7 @@ func (w *Writer[T]) run(src Source[T]) {
 				timer.Reset(linger)
 			}
 			select {
-			case <-w.wake:
+			case <-wake:
 				timer.Stop()
 			case <-timer.C:
 				lingered = true
@@ -132,6 +131,7 @@ func (w *Writer[T]) run(src Source[T]) {
 		if err != nil {
 			src.Lock()
 			w.writing = false
+			w.wake = nil
 			src.Unlock()
 			src.Done(err)
 			return
