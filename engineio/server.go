@@ -169,6 +169,7 @@ type Server struct {
 	drained  chan struct{} // closed once closing and no session is left
 
 	polling atomic.Int64 // open sessions on long-polling
+	beats   *wheel       // every session's heartbeat
 }
 
 // NewServer returns a server that calls onConnect for every new session,
@@ -176,7 +177,7 @@ type Server struct {
 // session's messages.
 func NewServer(cfg Config, onConnect func(*Session) Handler) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, onConnect: onConnect, sessions: make(map[string]*Session)}
+	return &Server{cfg: cfg, onConnect: onConnect, sessions: make(map[string]*Session), beats: newWheel(&cfg)}
 }
 
 // Config returns the effective configuration.

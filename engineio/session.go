@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,59 @@ func NewRequestInfo(r *http.Request) RequestInfo {
 	}
 }
 
+// request is what a session keeps of the request that opened it, for
+// Session.Request: the strings the HTTP server made for it, its headers as
+// one string, and a time in nanoseconds. A parsed URL and a header map
+// would take several times the room, on every session, for what few
+// programs ever ask.
+type request struct {
+	remoteAddr, host, uri string
+	header                string // "Key: value\n" for each value
+	unixNano              int64
+	secure                bool
+}
+
+func newRequest(r *http.Request) request {
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 3
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	return request{remoteAddr: r.RemoteAddr, host: r.Host, uri: uri, header: b.String(),
+		unixNano: time.Now().UnixNano(), secure: r.TLS != nil}
+}
+
+// info unpacks the request.
+func (q *request) info() RequestInfo {
+	h := make(http.Header)
+	for line := range strings.SplitSeq(q.header, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			h[k] = append(h[k], v)
+		}
+	}
+	u, err := url.ParseRequestURI(q.uri)
+	if err != nil {
+		u = &url.URL{Path: q.uri}
+	}
+	return RequestInfo{RemoteAddr: q.remoteAddr, Host: q.host, URL: u, Header: h,
+		Time: time.Unix(0, q.unixNano), Secure: q.secure}
+}
+
 // Message is one Engine.IO message: text, or raw bytes when Binary is set.
 type Message struct {
 	Data   []byte
@@ -67,7 +121,7 @@ type Session struct {
 	srv      *Server
 	id       string
 	protocol int
-	req      RequestInfo
+	req      request
 	handler  Handler
 
 	// inMu serialises delivery to the handler: polling POSTs and the
@@ -76,18 +130,19 @@ type Session struct {
 	inMu sync.Mutex
 	rate ratelimit.Bucket
 
-	mu        sync.Mutex
-	queue     []outPacket
-	spare     []outPacket // the previous poll's batch array, reused
-	closed    bool
-	reason    string
-	upgrading bool         // a WebSocket has probed; polls return at once
-	polling   bool         // counted in Server.PollingCount
-	poll      pollState    // the polling transport
-	ws        *wsTransport // the WebSocket transport, once one is open
+	mu         sync.Mutex
+	queue      []outPacket
+	spare      []outPacket // the previous poll's batch array, reused
+	closed     bool
+	overflowed bool // the queue overflowed: the session is being dropped
+	reason     string
+	upgrading  bool         // a WebSocket has probed; polls return at once
+	polling    bool         // counted in Server.PollingCount
+	poll       pollState    // the polling transport
+	ws         *wsTransport // the WebSocket transport, once one is open
 
-	pingTimer    *time.Timer // EIO4: next ping
-	timeoutTimer *time.Timer // heartbeat deadline
+	beat beat      // what the heartbeat waits for
+	due  time.Time // when, on the server's wheel
 }
 
 func newSession(srv *Server, protocol int, r *http.Request) *Session {
@@ -95,8 +150,7 @@ func newSession(srv *Server, protocol int, r *http.Request) *Session {
 		srv:      srv,
 		id:       srv.cfg.NewID(),
 		protocol: protocol,
-		poll:     pollState{wake: make(chan struct{}, 1)},
-		req:      NewRequestInfo(r),
+		req:      newRequest(r),
 	}
 }
 
@@ -106,8 +160,9 @@ func (s *Session) ID() string { return s.id }
 // Protocol returns the Engine.IO revision, 3 or 4.
 func (s *Session) Protocol() int { return s.protocol }
 
-// Request describes the handshake request.
-func (s *Session) Request() RequestInfo { return s.req }
+// Request describes the handshake request, a copy of its own for each
+// call.
+func (s *Session) Request() RequestInfo { return s.req.info() }
 
 // Transport returns the current transport name.
 func (s *Session) Transport() string {
@@ -135,7 +190,6 @@ func (s *Session) start(transport string) {
 		s.srv.polling.Add(1)
 	}
 	h := s.srv.onConnect(s)
-	cfg := &s.srv.cfg
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handler = h
@@ -146,56 +200,7 @@ func (s *Session) start(transport string) {
 		go h.OnClose(reason)
 		return
 	}
-	if s.protocol == 3 {
-		// The client pings; expect one every interval.
-		s.timeoutTimer = time.AfterFunc(cfg.PingInterval+cfg.PingTimeout, s.onHeartbeatTimeout)
-		return
-	}
-	s.pingTimer = time.AfterFunc(cfg.PingInterval, s.sendPing)
-}
-
-func (s *Session) sendPing() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if s.timeoutTimer == nil {
-		s.timeoutTimer = time.AfterFunc(s.srv.cfg.PingTimeout, s.onHeartbeatTimeout)
-	} else {
-		s.timeoutTimer.Reset(s.srv.cfg.PingTimeout)
-	}
-	s.mu.Unlock()
-	s.send(eioparser.Packet{Type: eioparser.PacketPing})
-}
-
-func (s *Session) onHeartbeatTimeout() { s.closeWith("ping timeout", closeDrop) }
-
-// onHeartbeat handles a ping (EIO3) or pong (EIO4) from the client. A
-// heartbeat in the wrong direction closes the session, as the reference
-// implementation does.
-func (s *Session) onHeartbeat(p eioparser.Packet) {
-	cfg := &s.srv.cfg
-	if (p.Type == eioparser.PacketPing) != (s.protocol == 3) {
-		s.closeWith("invalid heartbeat direction", closeDrop)
-		return
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if s.protocol == 3 {
-		s.timeoutTimer.Reset(cfg.PingInterval + cfg.PingTimeout)
-		s.mu.Unlock()
-		s.send(eioparser.Packet{Type: eioparser.PacketPong, Data: append([]byte(nil), p.Data...)})
-		return
-	}
-	if s.timeoutTimer != nil {
-		s.timeoutTimer.Stop()
-	}
-	s.pingTimer.Reset(cfg.PingInterval)
-	s.mu.Unlock()
+	s.startHeartbeatLocked()
 }
 
 // Send queues messages for the client, as one unit: no other packet is
@@ -214,7 +219,13 @@ func (s *Session) push(pkts []eioparser.Packet, msgs []Message) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
+	if s.overflowed {
+		// Being dropped: nothing more goes in, and it is counted once.
+		s.mu.Unlock()
+		return ErrQueueFull
+	}
 	if len(s.queue)+len(pkts)+len(msgs) > s.srv.cfg.MaxQueuedPackets {
+		s.overflowed = true
 		s.mu.Unlock()
 		s.overflow()
 		return ErrQueueFull
@@ -299,12 +310,7 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	}
 	s.closed = true
 	s.reason = reason
-	if s.pingTimer != nil {
-		s.pingTimer.Stop()
-	}
-	if s.timeoutTimer != nil {
-		s.timeoutTimer.Stop()
-	}
+	s.beat = beatNone
 	transport := s.transportLocked()
 	h := s.handler
 	s.leavePollingLocked()

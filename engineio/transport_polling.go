@@ -25,7 +25,7 @@ type pollState struct {
 	relayed bool          // the held GET came through another node
 	gen     uint64        // the held GET's number
 	posting bool          // a POST is being read
-	wake    chan struct{} // wakes the held GET; capacity 1
+	wake    chan struct{} // wakes the held GET; capacity 1, made by the first GET
 	// The answer to the last relayed GET, and that GET's cache-buster
 	// ("t"): a balancer that loses the node in the middle may retry the
 	// GET elsewhere after the answer left, and the retry, which has the
@@ -70,11 +70,17 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.poll.gen++
 	gen := s.poll.gen
 	s.poll.waiting, s.poll.relayed = true, relayed
+	if s.poll.wake == nil {
+		// Made by the first poll: a session on WebSocket from the start
+		// never needs it.
+		s.poll.wake = make(chan struct{}, 1)
+	}
 	s.poll.wakeLocked() // tells a superseded poll to step aside
+	wake := s.poll.wake
 	for len(s.queue) == 0 && !s.closed && !s.upgrading && s.ws == nil && (t == "" || t != s.poll.lastT) {
 		s.mu.Unlock()
 		select {
-		case <-s.poll.wake:
+		case <-wake:
 		case <-r.Context().Done():
 			s.mu.Lock()
 			mine := s.poll.gen == gen

@@ -92,6 +92,10 @@ func (m *MemoryBroker) log(nsp string) *memoryLog {
 	return l
 }
 
+// sessionsInProcess marks the broker's sessions as living in this
+// process, gone with it: the server stores no session of a live socket.
+func (m *MemoryBroker) sessionsInProcess() {}
+
 // Publish implements Broker: the broadcast is logged, when there is a log,
 // and handed back at once.
 func (m *MemoryBroker) Publish(b *Broadcast) {

@@ -167,13 +167,18 @@ var targetPool = sync.Pool{New: func() any { return new([]*Socket) }}
 
 // joinRooms adds a socket to rooms and tells the listeners about the rooms
 // it was not in yet.
-func (n *Namespace) joinRooms(id SocketID, rooms ...Room) {
+func (n *Namespace) joinRooms(id SocketID, rooms ...Room) { n.enterRooms(id, rooms, false) }
+
+// enterRooms adds a socket to rooms; fresh says it has just come, so that
+// its own room is new to it too. The listeners hear of each room it was
+// not in yet.
+func (n *Namespace) enterRooms(id SocketID, rooms []Room, fresh bool) {
 	hooks := n.hooks.joinRoom.load()
 	if hooks == nil {
-		n.rooms.join(id, rooms, nil)
+		n.rooms.join(id, rooms, nil, fresh)
 		return
 	}
-	for _, room := range n.rooms.join(id, rooms, make([]Room, 0, len(rooms))) {
+	for _, room := range n.rooms.join(id, rooms, make([]Room, 0, len(rooms)), fresh) {
 		for _, h := range hooks {
 			h(room, id)
 		}

@@ -137,7 +137,7 @@ func (n *Namespace) runMiddlewares(s *Socket, auth json.RawMessage) error {
 // register adds a connected socket to the namespace and its rooms, from
 // which on it receives broadcasts.
 func (n *Namespace) register(s *Socket, rooms []Room) {
-	n.joinRooms(s.id, append(rooms, Room(s.id))...)
+	n.enterRooms(s.id, append(rooms, Room(s.id)), true)
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()

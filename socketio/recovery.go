@@ -211,11 +211,15 @@ type pendingDelivery struct {
 // sessionKeeper stores the sessions of recoverable sockets in the broker:
 // when they connect and when their rooms change, at refresh intervals while
 // they live, and when they disconnect. Writes go out in order, in batches,
-// from one goroutine, so connecting never waits for the broker.
+// from one goroutine, so connecting never waits for the broker. With a
+// broker whose sessions live in this process (MemoryBroker), a live
+// socket's session would die with the node anyway: only what a socket
+// leaves when it disconnects is stored.
 type sessionKeeper struct {
 	srv    *Server
 	broker DurableBroker
 	window time.Duration
+	local  bool // the broker's sessions die with the node
 
 	mu     sync.Mutex
 	live   map[*Socket]struct{}
@@ -241,6 +245,7 @@ func newSessionKeeper(srv *Server, b DurableBroker, window time.Duration) *sessi
 		srv:    srv,
 		broker: b,
 		window: window,
+		local:  isLocal(b),
 		live:   make(map[*Socket]struct{}),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
@@ -263,8 +268,20 @@ func (k *sessionKeeper) push(op keeperOp) {
 	}
 }
 
+// localSessions is implemented by brokers whose sessions live in this
+// process.
+type localSessions interface{ sessionsInProcess() }
+
+func isLocal(b DurableBroker) bool {
+	_, ok := b.(localSessions)
+	return ok
+}
+
 // connected starts keeping a socket's session.
 func (k *sessionKeeper) connected(s *Socket) {
+	if k.local {
+		return
+	}
 	k.mu.Lock()
 	k.live[s] = struct{}{}
 	k.mu.Unlock()
@@ -302,6 +319,9 @@ func (k *sessionKeeper) run() {
 	defer close(k.done)
 	refresh := time.NewTicker(k.window / refreshFraction)
 	defer refresh.Stop()
+	if k.local {
+		refresh.Stop() // there are no live sessions to refresh
+	}
 	for {
 		select {
 		case <-k.wake:

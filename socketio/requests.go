@@ -48,7 +48,7 @@ func (n *Namespace) ServerCount(ctx context.Context) (int, error) {
 // AllRooms returns the rooms with at least one member on any node.
 func (n *Namespace) AllRooms(ctx context.Context) ([]Room, error) {
 	p := &pendingRequest{rooms: make(map[Room]struct{})}
-	for _, r := range n.rooms.all() {
+	for _, r := range n.rooms.all(n) {
 		p.rooms[r] = struct{}{}
 	}
 	if err := n.request(ctx, &NodeRequest{Type: RequestAllRooms}, p); err != nil {
@@ -300,7 +300,7 @@ func (n *Namespace) onNodeRequest(m *NodeRequest) {
 	case RequestFetchSockets:
 		reply(&NodeReply{Type: ReplyFetchSockets, Sockets: n.localSockets(opts)})
 	case RequestAllRooms:
-		reply(&NodeReply{Type: ReplyAllRooms, Rooms: n.rooms.all()})
+		reply(&NodeReply{Type: ReplyAllRooms, Rooms: n.rooms.all(n)})
 	case RequestServerSideEmit:
 		n.onServerSideEmit(m, reply)
 	case RequestBroadcastWithAck:
@@ -387,7 +387,7 @@ func (s *Socket) Describe() RemoteSocket {
 			data = b
 		}
 	}
-	hs, _ := json.Marshal(nodeHandshake(&s.handshake))
+	hs, _ := json.Marshal(nodeHandshake(s.Handshake()))
 	return RemoteSocket{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data,
 		SessionID: s.SessionID(), Transport: s.Transport()}
 }

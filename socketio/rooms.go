@@ -1,6 +1,9 @@
 package socketio
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // SocketID identifies a socket within its namespace.
 type SocketID string
@@ -9,44 +12,53 @@ type SocketID string
 // room named by its own id.
 type Room string
 
-// rooms is the room membership of a namespace's local sockets, indexed both
-// ways.
+// rooms is the room membership of a namespace's local sockets. A socket's
+// own room, named by its id, is not stored: every socket in the namespace's
+// table is in it, but for the few that left it. The other rooms are indexed
+// both ways, so a socket in no other room, as most are, costs nothing here.
 type rooms struct {
-	mu    sync.RWMutex
-	rooms map[Room]map[SocketID]struct{}
-	sids  map[SocketID]map[Room]struct{}
+	mu      sync.RWMutex
+	members map[Room]map[SocketID]struct{} // rooms but own rooms
+	others  map[SocketID][]Room            // each socket's rooms but its own
+	leftOwn map[SocketID]struct{}          // sockets out of their own room
 }
 
 func newRooms() *rooms {
 	return &rooms{
-		rooms: make(map[Room]map[SocketID]struct{}),
-		sids:  make(map[SocketID]map[Room]struct{}),
+		members: make(map[Room]map[SocketID]struct{}),
+		others:  make(map[SocketID][]Room),
+		leftOwn: make(map[SocketID]struct{}),
 	}
 }
 
-// join adds a socket to rooms. When added is not nil, the rooms the socket
+// join adds a socket to rooms; fresh says it has just come, so that its
+// own room is new to it too. When added is not nil, the rooms the socket
 // was not in yet are appended to it and returned.
-func (r *rooms) join(id SocketID, rooms []Room, added []Room) []Room {
+func (r *rooms) join(id SocketID, rooms []Room, added []Room, fresh bool) []Room {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	mine := r.sids[id]
-	if mine == nil {
-		mine = make(map[Room]struct{}, len(rooms))
-		r.sids[id] = mine
-	}
 	for _, room := range rooms {
-		if added != nil {
-			if _, in := mine[room]; !in {
+		if room == Room(id) {
+			_, left := r.leftOwn[id]
+			delete(r.leftOwn, id)
+			if added != nil && (left || fresh) && !slices.Contains(added, room) {
 				added = append(added, room)
 			}
+			continue
 		}
-		mine[room] = struct{}{}
-		members := r.rooms[room]
+		members := r.members[room]
+		if _, in := members[id]; in {
+			continue
+		}
 		if members == nil {
 			members = make(map[SocketID]struct{})
-			r.rooms[room] = members
+			r.members[room] = members
 		}
 		members[id] = struct{}{}
+		r.others[id] = append(r.others[id], room)
+		if added != nil {
+			added = append(added, room)
+		}
 	}
 	return added
 }
@@ -55,19 +67,31 @@ func (r *rooms) join(id SocketID, rooms []Room, added []Room) []Room {
 func (r *rooms) leave(id SocketID, room Room) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, in := r.sids[id][room]; !in {
+	if room == Room(id) {
+		if _, left := r.leftOwn[id]; left {
+			return false
+		}
+		r.leftOwn[id] = struct{}{}
+		return true
+	}
+	i := slices.Index(r.others[id], room)
+	if i < 0 {
 		return false
 	}
-	delete(r.sids[id], room)
-	r.leaveLocked(id, room)
+	if mine := slices.Delete(r.others[id], i, i+1); len(mine) > 0 {
+		r.others[id] = mine
+	} else {
+		delete(r.others, id)
+	}
+	r.dropMemberLocked(id, room)
 	return true
 }
 
-func (r *rooms) leaveLocked(id SocketID, room Room) {
-	if members := r.rooms[room]; members != nil {
+func (r *rooms) dropMemberLocked(id SocketID, room Room) {
+	if members := r.members[room]; members != nil {
 		delete(members, id)
 		if len(members) == 0 {
-			delete(r.rooms, room)
+			delete(r.members, room)
 		}
 	}
 }
@@ -77,13 +101,17 @@ func (r *rooms) leaveAll(id SocketID, report bool) []Room {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var left []Room
-	for room := range r.sids[id] {
-		r.leaveLocked(id, room)
+	if _, out := r.leftOwn[id]; !out && report {
+		left = append(left, Room(id))
+	}
+	delete(r.leftOwn, id)
+	for _, room := range r.others[id] {
+		r.dropMemberLocked(id, room)
 		if report {
 			left = append(left, room)
 		}
 	}
-	delete(r.sids, id)
+	delete(r.others, id)
 	return left
 }
 
@@ -91,29 +119,42 @@ func (r *rooms) leaveAll(id SocketID, report bool) []Room {
 func (r *rooms) of(id SocketID) []Room {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]Room, 0, len(r.sids[id]))
-	for room := range r.sids[id] {
+	out := make([]Room, 0, 1+len(r.others[id]))
+	if _, left := r.leftOwn[id]; !left {
+		out = append(out, Room(id))
+	}
+	return append(out, r.others[id]...)
+}
+
+// all returns every room with at least one local member, the sockets' own
+// rooms included, from n's socket table.
+func (r *rooms) all(n *Namespace) []Room {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]Room, 0, len(r.members)+len(n.sockets))
+	for room := range r.members {
 		out = append(out, room)
+	}
+	for id := range n.sockets {
+		if _, left := r.leftOwn[id]; !left {
+			if _, dup := r.members[Room(id)]; !dup {
+				out = append(out, Room(id))
+			}
+		}
 	}
 	return out
 }
 
-// all returns every room with at least one local member.
-func (r *rooms) all() []Room {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]Room, 0, len(r.rooms))
-	for room := range r.rooms {
-		out = append(out, room)
+// inLocked reports whether socket id is in room; the caller holds r.mu.
+func (r *rooms) inLocked(id SocketID, room Room) bool {
+	if room == Room(id) {
+		_, left := r.leftOwn[id]
+		return !left
 	}
-	return out
-}
-
-// has reports whether a local socket is in room.
-func (r *rooms) has(room Room) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.rooms[room]) > 0
+	_, in := r.members[room][id]
+	return in
 }
 
 // selectSockets appends the local sockets chosen by opts to dst: those in
@@ -125,7 +166,7 @@ func (r *rooms) selectSockets(opts BroadcastOptions, n *Namespace, dst []*Socket
 	defer r.mu.RUnlock()
 	excluded := func(id SocketID) bool {
 		for _, room := range opts.Except {
-			if _, ok := r.rooms[room][id]; ok {
+			if r.inLocked(id, room) {
 				return true
 			}
 		}
@@ -145,20 +186,29 @@ func (r *rooms) selectSockets(opts BroadcastOptions, n *Namespace, dst []*Socket
 	if len(opts.Rooms) > 1 {
 		seen = make(map[SocketID]struct{})
 	}
+	add := func(id SocketID) {
+		if seen != nil {
+			if _, dup := seen[id]; dup {
+				return
+			}
+			seen[id] = struct{}{}
+		}
+		if excluded(id) {
+			return
+		}
+		if s := n.sockets[id]; s != nil {
+			dst = append(dst, s)
+		}
+	}
 	for _, room := range opts.Rooms {
-		for id := range r.rooms[room] {
-			if seen != nil {
-				if _, dup := seen[id]; dup {
-					continue
-				}
-				seen[id] = struct{}{}
+		// The socket whose own room this is, unless it left it.
+		if owner := SocketID(room); n.sockets[owner] != nil {
+			if _, left := r.leftOwn[owner]; !left {
+				add(owner)
 			}
-			if excluded(id) {
-				continue
-			}
-			if s := n.sockets[id]; s != nil {
-				dst = append(dst, s)
-			}
+		}
+		for id := range r.members[room] {
+			add(id)
 		}
 	}
 	return dst

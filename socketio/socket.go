@@ -28,9 +28,10 @@ type Handshake struct {
 type Socket struct {
 	id        SocketID
 	nsp       *Namespace
-	client    *client    // the Socket.IO client, or nil for a raw socket
-	raw       *rawClient // the raw connection of a raw socket (see Namespace.ConnectRaw)
-	handshake Handshake
+	client    *client                   // the Socket.IO client, or nil for a raw socket
+	raw       *rawClient                // the raw connection of a raw socket (see Namespace.ConnectRaw)
+	auth      json.RawMessage           // the CONNECT payload
+	handshake atomic.Pointer[Handshake] // made when first asked for
 	data      atomic.Pointer[any]
 	// pid is the private session id of a recoverable socket, "" when the
 	// socket cannot be recovered.
@@ -70,7 +71,6 @@ var (
 // protocol revision, 0 for a raw socket; the caller sets client or raw.
 // session is the recovered session it takes over, or nil.
 func newSocket(nsp *Namespace, conn RawConn, protocol int, auth json.RawMessage, recoverable bool, session *SavedSession) *Socket {
-	req := conn.Request()
 	// Protocol 4 and raw sockets take the connection's id (with the
 	// namespace's name in front but on "/"), as the reference does for
 	// Engine.IO 3 clients; protocol 5 gives each socket one of its own.
@@ -82,7 +82,7 @@ func newSocket(nsp *Namespace, conn RawConn, protocol int, auth json.RawMessage,
 		}
 	}
 	if auth == nil {
-		auth = json.RawMessage("{}")
+		auth = emptyAuth
 	}
 	pid := ""
 	switch {
@@ -97,15 +97,7 @@ func newSocket(nsp *Namespace, conn RawConn, protocol int, auth json.RawMessage,
 		recovered: session != nil,
 		nsp:       nsp,
 		connected: true,
-		handshake: Handshake{
-			Auth:    auth,
-			Headers: req.Header,
-			Query:   req.URL.Query(),
-			Address: req.RemoteAddr,
-			Time:    req.Time,
-			URL:     req.URL.RequestURI(),
-			Secure:  req.Secure,
-		},
+		auth:      auth,
 	}
 	if session != nil {
 		var data any = session.Data
@@ -120,8 +112,31 @@ func (s *Socket) ID() SocketID { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake describes the connection request.
-func (s *Socket) Handshake() *Handshake { return &s.handshake }
+// emptyAuth is the auth of a CONNECT without a payload.
+var emptyAuth = json.RawMessage("{}")
+
+// Handshake describes the connection request. It is made from the
+// connection's request the first time it is asked for, so that a socket
+// whose handlers never look holds only its auth.
+func (s *Socket) Handshake() *Handshake {
+	if h := s.handshake.Load(); h != nil {
+		return h
+	}
+	req := s.conn().Request()
+	h := &Handshake{
+		Auth:    s.auth,
+		Headers: req.Header,
+		Query:   req.URL.Query(),
+		Address: req.RemoteAddr,
+		Time:    req.Time,
+		URL:     req.URL.RequestURI(),
+		Secure:  req.Secure,
+	}
+	if s.handshake.CompareAndSwap(nil, h) {
+		return h
+	}
+	return s.handshake.Load()
+}
 
 // Protocol returns the Socket.IO protocol revision, 4 or 5, or 0 for a raw
 // socket (see Namespace.ConnectRaw).
