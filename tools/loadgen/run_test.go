@@ -107,10 +107,11 @@ func TestScaleRun(t *testing.T) {
 	if o.P50Ms <= 0 || o.P50Ms > o.P99Ms || o.P99Ms > o.MaxMs || o.LastMedianMs <= 0 || o.LastMedianMs > o.MaxMs*1.01 {
 		t.Errorf("one-to-all figures out of order: %+v", o)
 	}
-	// The line-a-second phase does not count the one-to-all lines.
-	if res.Mode != "open" || res.Sent == 0 || res.Missing != 0 || res.Received != res.Sent*n || res.LatencyMs.P99 <= 0 || res.ServerCPUSeconds <= 0 {
-		t.Errorf("traffic: mode %s, sent %d, received %d, missing %d, p99 %.2f ms, server CPU %.3fs",
-			res.Mode, res.Sent, res.Received, res.Missing, res.LatencyMs.P99, res.ServerCPUSeconds)
+	// The line-a-second phase does not count the one-to-all lines. (The
+	// server's CPU time over it may be below /proc's 10 ms tick.)
+	if res.Mode != "open" || res.Sent == 0 || res.Missing != 0 || res.Received != res.Sent*n || res.LatencyMs.P99 <= 0 {
+		t.Errorf("traffic: mode %s, sent %d, received %d, missing %d, p99 %.2f ms",
+			res.Mode, res.Sent, res.Received, res.Missing, res.LatencyMs.P99)
 	}
 }
 
@@ -119,9 +120,9 @@ func TestScaleRun(t *testing.T) {
 // small idle pool each holds one connection, its pending poll, on the
 // server.
 func TestIdlePollingSessionsKeepOneConnection(t *testing.T) {
-	p := startChat(t, "-ping-interval", "200ms", "-ping-timeout", "300ms")
+	p := startChat(t, "-ping-interval", "400ms", "-ping-timeout", "3s")
 	const n, pool = 100, 4
-	res := runAgainst(t, p, "-transport", "polling", "-clients", strconv.Itoa(n), "-senders", "0", "-hold", "1500ms",
+	res := runAgainst(t, p, "-transport", "polling", "-clients", strconv.Itoa(n), "-senders", "0", "-hold", "2s",
 		"-idle-conns", strconv.Itoa(pool))
 	if res.Error != "" || res.Connected != n || res.Errors != 0 || res.DisconnectsIdle != 0 {
 		t.Fatalf("run: error %q, %d/%d connected, %d errors (%s), %d dropped while idle",
