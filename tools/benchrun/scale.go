@@ -113,26 +113,13 @@ func (r *report) scaleTargets() []target {
 		clients = clientCount(x.Clients) + " clients"
 	}
 
-	mem := target{Name: "RSS per idle WebSocket connection, " + clients, Goal: "≤ 8 KiB, 0 errors"}
-	if g != nil {
-		mem.Ours = kib(g.RSSPerConnKB)
-	}
-	if n != nil {
-		mem.Node = kib(n.RSSPerConnKB)
-	}
-	switch {
-	case !usable(g):
-		mem.Undecided = "our run failed: " + r.errFor("ws-scale", "go")
-	case g.Connected < g.Clients || g.ConnectErrors > 0 || g.DisconnectsIdle > 0:
-		mem.Undecided = fmt.Sprintf("%d of %d connected, %d connect errors, %d dropped", g.Connected, g.Clients, g.ConnectErrors, g.DisconnectsIdle)
-	default:
-		if usable(n) {
-			mem.Ratio = ratio(g.RSSPerConnKB, n.RSSPerConnKB)
-		}
-		mem.Met = g.RSSPerConnKB <= 8
-	}
-	mem.Contended = max(r.contention(g), r.contention(n))
-	out = append(out, mem)
+	out = append(out, r.memoryTarget("RSS per idle WebSocket connection, "+clients, "≤ 8 KiB, 0 errors", "ws-scale", 8,
+		func(g *loadResult) string {
+			if g.Connected < g.Clients || g.ConnectErrors > 0 || g.DisconnectsIdle > 0 {
+				return fmt.Sprintf("%d of %d connected, %d connect errors, %d dropped", g.Connected, g.Clients, g.ConnectErrors, g.DisconnectsIdle)
+			}
+			return ""
+		}))
 
 	missed := func(x *loadResult) string {
 		if o := x.OneToAll; o == nil || o.Lines == 0 || o.Missing > 0 {
