@@ -12,11 +12,12 @@ func raiseFileLimit() (uint64, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return 0, err
 	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return 0, err
-		}
+	// The Go runtime raised its own soft limit at start, but hands its
+	// children the limit the process started with unless Setrlimit is
+	// called, so it is called whatever the limits look like.
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
 	}
 	return l.Cur, nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,22 @@ func TestDeflateScenarioStartsBothServersWithCompression(t *testing.T) {
 	}
 	if got := strings.Join(sc.serverArgs(variant{key: "node"}), " "); got != "--per-message-deflate" {
 		t.Errorf("Node's arguments %q", got)
+	}
+}
+
+// TestFileLimitReachesChildren: after raiseFileLimit, what benchrun starts
+// gets the hard open-file limit as its soft limit.
+func TestFileLimitReachesChildren(t *testing.T) {
+	limit, err := raiseFileLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", "ulimit -Sn; ulimit -Hn").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[0] != f[1] || (f[0] != "unlimited" && f[0] != strconv.FormatUint(limit, 10)) {
+		t.Errorf("a child's soft and hard limits: %q; raiseFileLimit returned %d", out, limit)
 	}
 }
