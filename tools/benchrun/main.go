@@ -10,6 +10,11 @@
 // (go3-streams, go3-pubsub: redis-server and the three nodes all pinned to
 // the server CPU, the load generator's clients spread over the nodes).
 //
+// With -suite scale (make bench-scale) it runs the scale suite instead:
+// idle WebSocket connections up to the open-file limit, with the servers'
+// memory per connection on the way, one line to every client, a line a
+// second, and idle polling sessions (see scale.go).
+//
 // It is normally started by scripts/bench.sh (make bench), which builds the
 // binaries and raises the open-file limit first.
 package main
