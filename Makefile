@@ -7,7 +7,7 @@ CLIENTDIR := node_modules/socket.io-client/dist
 BUNDLE_FILES := socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map
 ADMINUI   := internal/adminui/dist/ui
 
-.PHONY: run test setup deps bundle vet build clean cluster bench bench-recovery bench-cluster fuzz soak soak-cluster
+.PHONY: run test setup deps bundle vet build clean cluster bench bench-scale bench-recovery bench-cluster fuzz soak soak-cluster
 
 run: bundle
 	$(GO) run ./cmd/chatserver $(ARGS)
@@ -54,6 +54,13 @@ cluster: bundle
 # bench/RESULTS.md and bench/results.png.
 bench: setup
 	scripts/bench.sh $(ARGS)
+
+# Idle WebSocket connections up to the open-file limit (memory per
+# connection at 5k, 10k and the maximum, time to connect), one line to every
+# client, a line a second for a minute, and 10k idle polling sessions: our
+# server beside the Node.js one, within 20 minutes; writes bench/scale/.
+bench-scale: setup
+	scripts/bench.sh -suite scale $(ARGS)
 
 # Fan-out at saturation (1000 WebSocket clients) with connection-state
 # recovery on and off, five rounds each, taking turns; writes bench/recovery/.

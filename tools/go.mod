@@ -3,7 +3,6 @@ module siogo/tools
 go 1.26.8
 
 require (
-	github.com/gobwas/ws v1.5.0
 	gonum.org/v1/plot v0.17.0
 	siogo v0.0.0
 )
@@ -15,6 +14,7 @@ require (
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/ws v1.5.0 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.42.0 // indirect

@@ -49,6 +49,11 @@ type ChatOptions struct {
 	// ReadBufferSize is the WebSocket read buffer in bytes (default 4096).
 	// A larger one takes in a whole batch of frames per read.
 	ReadBufferSize int
+	// Deflate offers the server permessage-deflate over WebSocket, without
+	// context takeover. When the server agrees (see ChatClient.Deflate),
+	// compressed messages from it are inflated, and messages of 1 KiB or
+	// more are sent compressed, as socket.io-client on Node.js does.
+	Deflate bool
 	// OnLine receives each chat line, in order, from the client's reader.
 	OnLine func(ChatLine)
 	// OnMessage, when set, receives instead every Socket.IO packet that
@@ -258,6 +263,7 @@ func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resume
 func (c *ChatClient) connectWS(ctx context.Context, netDial func(context.Context, string, string) (net.Conn, error)) error {
 	conn, err := dialWS(ctx, WSURL(URL(c.endpoint, c.opts.Protocol, "websocket", "")), wsOptions{
 		netDial: netDial, header: c.opts.Header, readBuffer: c.opts.ReadBufferSize, writeTimeout: 10 * time.Second,
+		deflate: c.opts.Deflate,
 	})
 	if err != nil {
 		return err
@@ -384,6 +390,10 @@ func (c *ChatClient) Done() <-chan struct{} { return c.done }
 
 // SID returns the Engine.IO session id.
 func (c *ChatClient) SID() string { return c.Open.SID }
+
+// Deflate reports whether the server agreed to permessage-deflate; it is
+// false over polling.
+func (c *ChatClient) Deflate() bool { return c.ws != nil && c.ws.Deflate() }
 
 // Conn returns the WebSocket connection, or nil over polling.
 func (c *ChatClient) Conn() net.Conn {

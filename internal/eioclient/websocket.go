@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 )
 
@@ -27,8 +28,14 @@ type WSConn struct {
 	ctl [125]byte // the payload of a control frame
 	msg []byte    // the last message, reused by the next
 
+	// deflate is set when the server agreed to permessage-deflate; zmsg
+	// then holds a compressed message while its frames come in.
+	deflate bool
+	zmsg    []byte
+
 	wmu          sync.Mutex
 	wbuf         bytes.Buffer
+	zbuf         []byte // the compressed payload of the message being written
 	writeTimeout time.Duration
 }
 
@@ -42,6 +49,7 @@ type wsOptions struct {
 	readBuffer   int
 	timeout      time.Duration
 	writeTimeout time.Duration
+	deflate      bool // offer permessage-deflate
 }
 
 // DialWS opens a WebSocket. A refused upgrade returns a ws.StatusError.
@@ -58,22 +66,45 @@ func dialWS(ctx context.Context, u string, o wsOptions) (*WSConn, error) {
 	if len(o.header) > 0 {
 		d.Header = ws.HandshakeHeaderHTTP(o.header)
 	}
-	conn, br, _, err := d.Dial(ctx, u)
+	if o.deflate {
+		d.Extensions = append(d.Extensions, deflateOffer.Option())
+	}
+	conn, br, hs, err := d.Dial(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	if br == nil {
 		br = bufio.NewReaderSize(conn, size)
 	}
-	return &WSConn{Conn: conn, br: br, writeTimeout: o.writeTimeout}, nil
+	c := &WSConn{Conn: conn, br: br, writeTimeout: o.writeTimeout}
+	for _, ext := range hs.Extensions {
+		if string(ext.Name) != wsflate.ExtensionName {
+			continue
+		}
+		var p wsflate.Parameters
+		err := p.Parse(ext)
+		if err == nil {
+			err = checkDeflateAnswer(p)
+		}
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("eioclient: permessage-deflate answer: %w", err)
+		}
+		c.deflate = true
+	}
+	return c, nil
 }
+
+// Deflate reports whether the server agreed to permessage-deflate.
+func (c *WSConn) Deflate() bool { return c.deflate }
 
 // Read implements io.Reader over the buffered connection, for tests that
 // parse frames themselves.
 func (c *WSConn) Read(p []byte) (int, error) { return c.br.Read(p) }
 
 // NextMessage returns the next data message, reassembling fragments,
-// answering pings and skipping pongs. The message is only valid until the
+// inflating it when it came compressed (permessage-deflate), answering
+// pings and skipping pongs. The message is only valid until the
 // next call: this is the read path of runs with thousands of clients. A
 // close frame from the server is answered and returned as a
 // wsutil.ClosedError carrying its code, even when the server has already
@@ -81,6 +112,7 @@ func (c *WSConn) Read(p []byte) (int, error) { return c.br.Read(p) }
 func (c *WSConn) NextMessage() (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	msg := c.msg[:0]
+	compressed := false
 	for {
 		h, err := ws.ReadHeaderBuffer(c.br, c.hdr[:])
 		if err != nil {
@@ -114,19 +146,41 @@ func (c *WSConn) NextMessage() (ws.OpCode, []byte, error) {
 			return 0, nil, errors.New("eioclient: new message inside a fragmented one")
 		case h.OpCode != ws.OpContinuation:
 			op = h.OpCode
+			// RSV1 on a message's first frame marks it compressed.
+			compressed = c.deflate && h.Rsv == rsv1
+			if compressed {
+				msg = c.zmsg[:0]
+				h.Rsv = 0
+			}
+		}
+		if h.Rsv != 0 {
+			return 0, nil, fmt.Errorf("eioclient: frame with reserved bits %03b", h.Rsv)
 		}
 		if int64(len(msg))+h.Length > maxMessage {
 			return 0, nil, fmt.Errorf("eioclient: message of over %d bytes", maxMessage)
 		}
 		start := len(msg)
 		msg = slices.Grow(msg, int(h.Length))[:start+int(h.Length)]
-		c.msg = msg
+		if compressed {
+			c.zmsg = msg
+		} else {
+			c.msg = msg
+		}
 		if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
 			return 0, nil, err
 		}
-		if h.Fin {
-			return op, msg, nil
+		if !h.Fin {
+			continue
 		}
+		if compressed {
+			out, err := inflate(c.msg[:0], msg, maxMessage)
+			c.msg = out
+			if err != nil {
+				return 0, nil, err
+			}
+			msg = out
+		}
+		return op, msg, nil
 	}
 }
 
@@ -174,11 +228,19 @@ func (c *WSConn) WriteFrame(f ws.Frame) error {
 	return ws.WriteFrame(c.Conn, f)
 }
 
-// write sends one masked frame with a single Write call.
+// write sends one masked frame with a single Write call; a data message of
+// deflateThreshold bytes or more goes compressed when permessage-deflate
+// was agreed.
 func (c *WSConn) write(op ws.OpCode, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(p))}
+	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask()}
+	if c.deflate && op.IsData() && len(p) >= deflateThreshold {
+		c.zbuf = appendDeflated(c.zbuf[:0], p)
+		p = c.zbuf
+		h.Rsv = rsv1
+	}
+	h.Length = int64(len(p))
 	c.wbuf.Reset()
 	if err := ws.WriteHeader(&c.wbuf, h); err != nil {
 		return err

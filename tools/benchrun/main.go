@@ -10,6 +10,11 @@
 // (go3-streams, go3-pubsub: redis-server and the three nodes all pinned to
 // the server CPU, the load generator's clients spread over the nodes).
 //
+// With -suite scale (make bench-scale) it runs the scale suite instead:
+// idle WebSocket connections up to the open-file limit, with the servers'
+// memory per connection on the way, one line to every client, a line a
+// second, and idle polling sessions (see scale.go).
+//
 // It is normally started by scripts/bench.sh (make bench), which builds the
 // binaries and raises the open-file limit first.
 package main
@@ -42,9 +47,26 @@ type scenario struct {
 	args    []string
 	timeout time.Duration
 	repeat  int // rounds, servers alternating; the report takes each server's median
+	// Arguments added to our server's command line, and to the Node
+	// server's, for this scenario.
+	oursArgs, nodeArgs []string
 }
 
-func scenarios(quick bool) []scenario {
+// serverArgs are the arguments the scenario adds to server v's command.
+func (sc scenario) serverArgs(v variant) []string {
+	if v.key == "node" {
+		return sc.nodeArgs
+	}
+	return sc.oursArgs
+}
+
+// The suites: make bench, and make bench-scale.
+const (
+	suiteBench = "bench"
+	suiteScale = "scale"
+)
+
+func benchScenarios(quick bool) []scenario {
 	measure := []string{"-hold", "500ms", "-warmup", "2s", "-duration", "5s"}
 	if quick {
 		measure = []string{"-hold", "500ms", "-warmup", "1s", "-duration", "2s"}
@@ -107,6 +129,18 @@ func scenarios(quick bool) []scenario {
 		args:    append([]string{"-eio", "3", "-clients", "1000", "-senders", "10", "-window", "16"}, measure...),
 		timeout: 90 * time.Second,
 	})
+	// Node compresses every copy of a line on its own, an order of
+	// magnitude slower than it sends plain ones: a smaller window and a
+	// longer drain let its backlog arrive before the run ends.
+	out = append(out, scenario{
+		key:   "ws-deflate-1000",
+		title: "WebSocket with permessage-deflate, 1000 clients, 2 KB lines, saturation (informational)",
+		args: append([]string{"-deflate", "-size", "2048", "-clients", "1000", "-senders", "10", "-window", "4", "-drain", "40s"},
+			measure...),
+		timeout:  90 * time.Second,
+		oursArgs: []string{"-per-message-deflate", "-per-message-deflate-threshold", "1024"},
+		nodeArgs: []string{"--per-message-deflate"},
+	})
 	return out
 }
 
@@ -122,13 +156,47 @@ func main() {
 		rounds    = flag.Int("rounds", 0, "run every selected scenario this many times, the servers taking turns (0: each scenario's own count)")
 		runOnly   = flag.String("run", "", "regexp: run only the scenarios whose key matches")
 		budget    = flag.Duration("budget", 9*time.Minute, "total time budget; later scenarios are skipped once it is spent")
-		quick     = flag.Bool("quick", false, "shorter windows and 2k instead of 10k idle clients (for trying the harness)")
+		quick     = flag.Bool("quick", false, "shorter windows and fewer clients (for trying the harness): bench 2k instead of 10k idle clients; scale 3k WebSocket clients and 2k polling sessions")
+		suite     = flag.String("suite", suiteBench, "bench: the chat benchmark (make bench); scale: idle connections up to the open-file limit, one line to all, a line a second, idle polling sessions (make bench-scale)")
+		scaleMax  = flag.Int("scale-clients", 0, "scale suite: WebSocket clients at the maximum (0: the open-file limit less a reserve, at most 50,000)")
 		serverCPU = flag.String("server-cpu", "0", "CPU list the servers are pinned to")
 		loadCPU   = flag.String("loadgen-cpu", "1", "CPU list the load generator is pinned to")
 		quietRun  = flag.Duration("quiet-wait", 15*time.Second, "before each run, wait up to this long for other programs to leave the benchmark CPUs")
 		quietAll  = flag.Duration("quiet-total", 2*time.Minute, "total allowance for those waits")
 	)
 	flag.Parse()
+	if *suite != suiteBench && *suite != suiteScale {
+		fatalf("unknown -suite %q: bench or scale", *suite)
+	}
+	budgetSet := false
+	flag.Visit(func(f *flag.Flag) { budgetSet = budgetSet || f.Name == "budget" })
+	if *suite == suiteScale && !budgetSet {
+		*budget = 19 * time.Minute
+	}
+	// Every process started inherits the limit: servers and load
+	// generator alike may hold as many connections as it allows.
+	fileLimit, limitErr := raiseFileLimit()
+	var list []scenario
+	var limitNote string
+	if *suite == suiteScale {
+		most, how := *scaleMax, "set by -scale-clients"
+		if most == 0 {
+			if limitErr != nil {
+				fatalf("open-file limit: %v; give -scale-clients", limitErr)
+			}
+			most, how = maxClients(fileLimit), fmt.Sprintf("the limit less %d for everything else", fileLimit-uint64(maxClients(fileLimit)))
+		}
+		if *quick && most > quickScaleClients {
+			most, how = quickScaleClients, "quick mode"
+		}
+		if most < 2 || most > loadgenMaxClients {
+			fatalf("-scale-clients must be 2 to %d, got %d", loadgenMaxClients, most)
+		}
+		list = scaleScenarios(*quick, most)
+		limitNote = fmt.Sprintf("open-file limit %d per process (soft raised to hard); %d WebSocket clients at the maximum (%s)", fileLimit, most, how)
+	} else {
+		list = benchScenarios(*quick)
+	}
 	deadline := time.Now().Add(*budget)
 	// On Ctrl-C or SIGTERM, stop the current server and loadgen, then still
 	// write what was measured so far.
@@ -170,13 +238,14 @@ func main() {
 	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Pinned: pin.ok, LoadBefore: loadAverage(),
 		Software:  fmt.Sprintf("%s, Node.js %s", runtime.Version(), bytes.TrimSpace(nodeVersion)),
 		Commit:    string(bytes.TrimSpace(commit)),
-		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{}}
+		ServerCPU: *serverCPU, LoadgenCPU: *loadCPU, Servers: map[string]string{},
+		Suite: *suite, FileLimit: limitNote, Budget: *budget}
 	for _, s := range servers {
 		rep.Servers[s.key] = s.name
 		rep.Order = append(rep.Order, s.key)
 		rep.Commands = append(rep.Commands, s.command())
 	}
-	for _, sc := range scenarios(*quick) {
+	for _, sc := range list {
 		if filter != nil && !filter.MatchString(sc.key) {
 			continue
 		}
@@ -185,7 +254,8 @@ func main() {
 		}
 		for round := range max(sc.repeat, 1) {
 			for _, s := range servers {
-				out := outcome{Scenario: sc.key, Title: sc.title, Server: s.key, Args: sc.args, Round: round}
+				out := outcome{Scenario: sc.key, Title: sc.title, Server: s.key, Args: sc.args, Round: round,
+					ServerArgs: sc.serverArgs(s)}
 				switch {
 				case ctx.Err() != nil:
 					out.Err = "not run: interrupted"
@@ -257,6 +327,7 @@ func (p pinner) wrap(cpus string, argv []string) []string {
 func runOne(parent context.Context, pin pinner, s variant, sc scenario, round int, loadBin, redisBin string, deadline time.Time) (*loadResult, string) {
 	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
+	s.argv = append(append([]string(nil), s.argv...), sc.serverArgs(s)...)
 	srv, err := startVariant(ctx, pin, s, redisBin)
 	if err != nil {
 		return nil, fmt.Sprintf("server did not start: %v", err)

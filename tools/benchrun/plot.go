@@ -23,52 +23,50 @@ var palette = []color.Color{
 }
 
 // panel is one bar chart of the figure: one group of bars (ours, Node, or
-// the variants compared) per scenario.
+// the variants compared) per figure shown.
 type panel struct {
 	title, xlabel, ylabel string
 	limit                 float64 // a target drawn as a dashed line, if > 0
 	limitLabel            string
-	groups                []string // x labels
-	scenarios             []string
-	value                 func(*loadResult) float64
+	groups                []group
 }
 
-// plot draws a 2×2 figure: saturation throughput and p99 latency at a fixed
-// rate for each client count, idle memory per connection, and polling
-// throughput.
-func (r *report) plot(path string) error {
-	panels := []panel{
-		{
-			title: "Fan-out at saturation (WebSocket)", xlabel: "clients", ylabel: "deliveries/s",
-			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-sat-100", "ws-sat-1000", "ws-sat-5000"},
-			value: func(x *loadResult) float64 { return x.DeliveriesPerSec },
-		},
-		{
-			title: "p99 latency at 20k deliveries/s (WebSocket)", xlabel: "clients", ylabel: "ms",
-			groups: []string{"100", "1000", "5000"}, scenarios: []string{"ws-20k-100", "ws-20k-1000", "ws-20k-5000"},
-			value: func(x *loadResult) float64 { return x.LatencyMs.P99 },
-		},
-		{
-			title: "RSS per idle WebSocket connection", ylabel: "KiB", limit: 10, limitLabel: "target ≤ 10 KiB",
-			groups: []string{"10k clients"}, scenarios: []string{"ws-idle-10k"},
-			value: func(x *loadResult) float64 { return x.RSSPerConnKB },
-		},
-		{
-			title: "Polling-only fan-out at saturation", ylabel: "deliveries/s",
-			groups: []string{"1000 clients"}, scenarios: []string{"poll-sat-1000"},
-			value: func(x *loadResult) float64 { return x.DeliveriesPerSec },
-		},
+// group is one group of bars: a figure of one scenario, for each server.
+type group struct {
+	label    string
+	scenario string
+	value    func(*loadResult) float64
+}
+
+// sameFigure makes one group per scenario, each showing the same figure.
+func sameFigure(labels, scenarios []string, value func(*loadResult) float64) []group {
+	out := make([]group, len(scenarios))
+	for i, sc := range scenarios {
+		out[i] = group{label: labels[i], scenario: sc, value: value}
 	}
-	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
+	return out
+}
+
+// plot draws the suite's panels in two rows.
+func (r *report) plot(path string) error {
+	panels := r.benchPanels()
+	if r.Suite == suiteScale {
+		panels = r.scalePanels()
+	}
+	cols := (len(panels) + 1) / 2
+	plots := [][]*plot.Plot{make([]*plot.Plot, cols), make([]*plot.Plot, cols)}
 	for i, pn := range panels {
 		p, err := r.barPanel(pn)
 		if err != nil {
 			return err
 		}
-		plots[i/2][i%2] = p
+		plots[i/cols][i%cols] = p
+	}
+	if len(panels)%2 == 1 {
+		plots[1][cols-1] = plot.New()
 	}
 
-	const width, height = 28 * vg.Centimeter, 20 * vg.Centimeter
+	width, height := vg.Length(cols)*14*vg.Centimeter, 20*vg.Centimeter
 	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))
 	dc := draw.New(img)
 	title := fmt.Sprintf("%s, %s (%s)", r.title(), r.Started.Format("2006-01-02"), r.Machine)
@@ -77,7 +75,7 @@ func (r *report) plot(path string) error {
 	font.Font.Size = vg.Points(10)
 	dc.FillText(font, vg.Point{X: width / 2, Y: height - vg.Points(14)}, title)
 	tiles := draw.Tiles{
-		Rows: 2, Cols: 2,
+		Rows: 2, Cols: cols,
 		PadX: vg.Centimeter, PadY: vg.Centimeter,
 		PadTop: vg.Points(36), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10),
 	}
@@ -98,6 +96,33 @@ func (r *report) plot(path string) error {
 	return f.Close()
 }
 
+// benchPanels are the figures of make bench: saturation throughput and p99
+// latency at a fixed rate for each client count, idle memory per
+// connection, and polling throughput.
+func (r *report) benchPanels() []panel {
+	counts := []string{"100", "1000", "5000"}
+	return []panel{
+		{
+			title: "Fan-out at saturation (WebSocket)", xlabel: "clients", ylabel: "deliveries/s",
+			groups: sameFigure(counts, []string{"ws-sat-100", "ws-sat-1000", "ws-sat-5000"},
+				func(x *loadResult) float64 { return x.DeliveriesPerSec }),
+		},
+		{
+			title: "p99 latency at 20k deliveries/s (WebSocket)", xlabel: "clients", ylabel: "ms",
+			groups: sameFigure(counts, []string{"ws-20k-100", "ws-20k-1000", "ws-20k-5000"},
+				func(x *loadResult) float64 { return x.LatencyMs.P99 }),
+		},
+		{
+			title: "RSS per idle WebSocket connection", ylabel: "KiB", limit: 10, limitLabel: "target ≤ 10 KiB",
+			groups: []group{{label: "10k clients", scenario: "ws-idle-10k", value: func(x *loadResult) float64 { return x.RSSPerConnKB }}},
+		},
+		{
+			title: "Polling-only fan-out at saturation", ylabel: "deliveries/s",
+			groups: []group{{label: "1000 clients", scenario: "poll-sat-1000", value: func(x *loadResult) float64 { return x.DeliveriesPerSec }}},
+		},
+	}
+}
+
 func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = pn.title
@@ -110,10 +135,10 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 	barWidth := vg.Points(28)
 	cols := r.columns()
 	for k, srv := range cols {
-		vals := make(plotter.Values, len(pn.scenarios))
-		for i, sc := range pn.scenarios {
-			if res := r.get(sc, srv); usable(res) {
-				vals[i] = pn.value(res)
+		vals := make(plotter.Values, len(pn.groups))
+		for i, g := range pn.groups {
+			if res := r.get(g.scenario, srv); usable(res) {
+				vals[i] = g.value(res)
 			}
 		}
 		bars, err := plotter.NewBarChart(vals, barWidth)
@@ -137,17 +162,20 @@ func (r *report) barPanel(pn panel) (*plot.Plot, error) {
 		p.Add(line)
 		p.Legend.Add(pn.limitLabel, line)
 	}
-	groups := append([]string(nil), pn.groups...)
-	if len(groups) == 1 {
+	labels := make([]string, len(pn.groups))
+	for i, g := range pn.groups {
+		labels[i] = g.label
+	}
+	if len(labels) == 1 {
 		// Name the client count that was actually run (-quick runs fewer).
 		for _, srv := range cols {
-			if res := r.get(pn.scenarios[0], srv); res != nil && res.Clients > 0 {
-				groups[0] = clientCount(res.Clients) + " clients"
+			if res := r.get(pn.groups[0].scenario, srv); res != nil && res.Clients > 0 {
+				labels[0] = clientCount(res.Clients) + " clients"
 				break
 			}
 		}
 	}
-	p.NominalX(groups...)
+	p.NominalX(labels...)
 	// Leave headroom above the tallest bar for the legend.
 	p.Y.Min = 0
 	p.Y.Max *= 1.25

@@ -20,6 +20,7 @@ type loadResult struct {
 	Clients          int     `json:"clients"`
 	Connected        int     `json:"connected"`
 	ConnectErrors    int     `json:"connect_errors"`
+	ConnectSeconds   float64 `json:"connect_s"`
 	ConnectRate      float64 `json:"connect_per_s"`
 	HandshakeP50Ms   float64 `json:"handshake_p50_ms"`
 	HandshakeP99Ms   float64 `json:"handshake_p99_ms"`
@@ -32,28 +33,50 @@ type loadResult struct {
 		P99 float64 `json:"p99"`
 		Max float64 `json:"max"`
 	} `json:"latency_ms"`
-	Missing          uint64    `json:"missing"`
-	ServerRSSStartKB int64     `json:"server_rss_start_kb"`
-	ServerRSSIdleKB  int64     `json:"server_rss_idle_kb"`
-	RSSPerConnKB     float64   `json:"rss_per_conn_kb"`
-	ServerRSSLoadKB  int64     `json:"server_rss_load_kb"`
-	ServerCPUUtil    float64   `json:"server_cpu_util"`
-	LoadgenCPUUtil   float64   `json:"loadgen_cpu_util"`
-	CPUTask          []float64 `json:"cpu_task"`
-	DisconnectsIdle  int64     `json:"disconnects_idle"`
-	Disconnects      int64     `json:"disconnects"`
-	Errors           int       `json:"errors"`
-	FirstError       string    `json:"first_error"`
-	Error            string    `json:"error"`
+	Missing          uint64       `json:"missing"`
+	ServerRSSStartKB int64        `json:"server_rss_start_kb"`
+	ServerRSSIdleKB  int64        `json:"server_rss_idle_kb"`
+	RSSPerConnKB     float64      `json:"rss_per_conn_kb"`
+	ServerFDsIdle    int          `json:"server_fds_idle"`
+	Checkpoints      []checkpoint `json:"checkpoints"`
+	OneToAll         *oneToAll    `json:"one_to_all"`
+	DeflateAgreed    int          `json:"deflate_agreed"`
+	ServerRSSLoadKB  int64        `json:"server_rss_load_kb"`
+	ServerCPUUtil    float64      `json:"server_cpu_util"`
+	LoadgenCPUUtil   float64      `json:"loadgen_cpu_util"`
+	CPUTask          []float64    `json:"cpu_task"`
+	DisconnectsIdle  int64        `json:"disconnects_idle"`
+	Disconnects      int64        `json:"disconnects"`
+	Errors           int          `json:"errors"`
+	FirstError       string       `json:"first_error"`
+	Error            string       `json:"error"`
 
 	Raw        json.RawMessage `json:"-"`
 	ServerDied bool            `json:"-"`
+}
+
+// checkpoint is a memory reading loadgen took on the way to all clients
+// connected.
+type checkpoint struct {
+	Clients      int     `json:"clients"`
+	RSSPerConnKB float64 `json:"rss_per_conn_kb"`
+}
+
+// oneToAll holds the figures of loadgen's one-to-all lines.
+type oneToAll struct {
+	Lines        int     `json:"lines"`
+	Missing      int64   `json:"missing"`
+	LastMedianMs float64 `json:"last_median_ms"`
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
 }
 
 // outcome is one scenario run against one server.
 type outcome struct {
 	Scenario, Title, Server string
 	Args                    []string // the scenario's loadgen arguments
+	ServerArgs              []string // what the scenario added to the server's command line
 	Round                   int      // 0-based, for repeated scenarios
 	Result                  *loadResult
 	Err                     string
@@ -73,6 +96,9 @@ type report struct {
 	Servers               map[string]string // key -> display name
 	Order                 []string          // the server keys as -servers named them
 	Outcomes              []outcome
+	Suite                 string        // suiteBench ("" too) or suiteScale
+	FileLimit             string        // scale suite: the open-file limit and the client count it allows
+	Budget                time.Duration // the time the run was given
 }
 
 // order returns the servers run, in the order -servers named them.
@@ -237,7 +263,7 @@ func (r *report) runs(scenario, server string) []outcome {
 // median of repeated runs.
 func keyFigure(scenario string) (name string, value func(*loadResult) float64, format func(float64) string) {
 	switch {
-	case strings.Contains(scenario, "idle"):
+	case strings.Contains(scenario, "idle") || strings.Contains(scenario, "scale"):
 		return "RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib
 	case strings.Contains(scenario, "20k"):
 		return "latency p99", func(x *loadResult) float64 { return x.LatencyMs.P99 }, millis
@@ -305,65 +331,97 @@ func usable(res *loadResult) bool {
 	return res != nil && res.Error == "" && !res.ServerDied
 }
 
-func (r *report) targets() []target {
-	var out []target
-	ratioTarget := func(name, goal, scenario string, value func(*loadResult) float64, format func(float64) string,
-		met func(ours, node float64) bool) {
-		t := target{Name: name, Goal: goal}
-		g, n := r.get(scenario, "go"), r.get(scenario, "node")
-		if g != nil {
-			t.Ours = format(value(g))
-		}
-		if n != nil {
-			t.Node = format(value(n))
-		}
-		switch {
-		case !usable(g):
-			t.Undecided = "our run failed: " + r.errFor(scenario, "go")
-		case !usable(n):
-			t.Undecided = "Node run failed: " + r.errFor(scenario, "node")
-		case g.Disconnects > 0 || g.Errors > 0:
-			t.Ratio = ratio(value(g), value(n))
-			t.Undecided = fmt.Sprintf("our run had %d disconnects and %d errors", g.Disconnects, g.Errors)
-		default:
-			t.Ratio = ratio(value(g), value(n))
-			t.Met = met(value(g), value(n))
-		}
-		t.Contended = max(r.contention(g), r.contention(n))
-		out = append(out, t)
-	}
-	deliveries := func(x *loadResult) float64 { return x.DeliveriesPerSec }
-	p99 := func(x *loadResult) float64 { return x.LatencyMs.P99 }
-
-	ratioTarget("Fan-out deliveries/s, 1000 WebSocket clients, saturation", "≥ 8× Node",
-		"ws-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 8*n })
-	ratioTarget("p99 latency, 1000 WebSocket clients at 20k deliveries/s", "≤ Node",
-		"ws-20k-1000", p99, millis, func(g, n float64) bool { return g <= n })
-
-	// Memory: an absolute goal for us; Node's figure is shown for scale.
-	mem := target{Name: "RSS per idle WebSocket connection, 10k clients", Goal: "≤ 10 KiB"}
-	g, n := r.get("ws-idle-10k", "go"), r.get("ws-idle-10k", "node")
+// ratioTarget judges a goal on the ratio of our figure to Node's in a
+// scenario. A run that failed, or ours with disconnects or errors, or
+// either with the flaw flaw names (when flaw is set), leaves it undecided.
+func (r *report) ratioTarget(name, goal, scenario string, value func(*loadResult) float64, format func(float64) string,
+	met func(ours, node float64) bool, flaw func(*loadResult) string) target {
+	t := target{Name: name, Goal: goal}
+	g, n := r.get(scenario, "go"), r.get(scenario, "node")
 	if g != nil {
-		mem.Ours = kib(g.RSSPerConnKB)
+		t.Ours = format(value(g))
 	}
 	if n != nil {
-		mem.Node = kib(n.RSSPerConnKB)
+		t.Node = format(value(n))
 	}
 	switch {
 	case !usable(g):
-		mem.Undecided = "our run failed: " + r.errFor("ws-idle-10k", "go")
-	case g.Connected < g.Clients:
-		mem.Undecided = fmt.Sprintf("only %d of %d connected", g.Connected, g.Clients)
+		t.Undecided = "our run failed: " + r.errFor(scenario, "go")
+	case !usable(n):
+		t.Undecided = "Node run failed: " + r.errFor(scenario, "node")
+	case g.Disconnects > 0 || g.Errors > 0:
+		t.Ratio = ratio(value(g), value(n))
+		t.Undecided = fmt.Sprintf("our run had %d disconnects and %d errors", g.Disconnects, g.Errors)
+	case flaw != nil && flaw(g) != "":
+		t.Ratio = ratio(value(g), value(n))
+		t.Undecided = "our run: " + flaw(g)
+	case flaw != nil && flaw(n) != "":
+		t.Ratio = ratio(value(g), value(n))
+		t.Undecided = "Node's run: " + flaw(n)
+	default:
+		t.Ratio = ratio(value(g), value(n))
+		t.Met = met(value(g), value(n))
+	}
+	t.Contended = max(r.contention(g), r.contention(n))
+	return t
+}
+
+// memoryTarget judges an absolute bound, limit KiB, on our RSS per
+// connection in a scenario; Node's figure is shown for scale. flaw names
+// what makes our run unfit to be judged, "" when nothing does.
+func (r *report) memoryTarget(name, goal, scenario string, limit float64, flaw func(*loadResult) string) target {
+	t := target{Name: name, Goal: goal}
+	g, n := r.get(scenario, "go"), r.get(scenario, "node")
+	if g != nil {
+		t.Ours = kib(g.RSSPerConnKB)
+	}
+	if n != nil {
+		t.Node = kib(n.RSSPerConnKB)
+	}
+	switch {
+	case !usable(g):
+		t.Undecided = "our run failed: " + r.errFor(scenario, "go")
+	case flaw(g) != "":
+		t.Undecided = flaw(g)
 	default:
 		if usable(n) {
-			mem.Ratio = ratio(g.RSSPerConnKB, n.RSSPerConnKB)
+			t.Ratio = ratio(g.RSSPerConnKB, n.RSSPerConnKB)
 		}
-		mem.Met = g.RSSPerConnKB <= 10
+		t.Met = g.RSSPerConnKB <= limit
 	}
-	out = append(out, mem)
+	t.Contended = max(r.contention(g), r.contention(n))
+	return t
+}
 
-	ratioTarget("Polling-only deliveries/s, 1000 clients, saturation", "≥ 3× Node",
-		"poll-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 3*n })
+// targets judges the goals of the suite run.
+func (r *report) targets() []target {
+	if r.Suite == suiteScale {
+		return r.scaleTargets()
+	}
+	return r.benchTargets()
+}
+
+func (r *report) benchTargets() []target {
+	var out []target
+	deliveries := func(x *loadResult) float64 { return x.DeliveriesPerSec }
+	p99 := func(x *loadResult) float64 { return x.LatencyMs.P99 }
+
+	out = append(out, r.ratioTarget("Fan-out deliveries/s, 1000 WebSocket clients, saturation", "≥ 8× Node",
+		"ws-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 8*n }, nil))
+	out = append(out, r.ratioTarget("p99 latency, 1000 WebSocket clients at 20k deliveries/s", "≤ Node",
+		"ws-20k-1000", p99, millis, func(g, n float64) bool { return g <= n }, nil))
+
+	out = append(out, r.memoryTarget("RSS per idle WebSocket connection, 10k clients", "≤ 10 KiB", "ws-idle-10k", 10,
+		func(g *loadResult) string {
+			if g.Connected < g.Clients {
+				return fmt.Sprintf("only %d of %d connected", g.Connected, g.Clients)
+			}
+			return ""
+		}))
+	g, n := r.get("ws-idle-10k", "go"), r.get("ws-idle-10k", "node")
+
+	out = append(out, r.ratioTarget("Polling-only deliveries/s, 1000 clients, saturation", "≥ 3× Node",
+		"poll-sat-1000", deliveries, count, func(g, n float64) bool { return g >= 3*n }, nil))
 
 	conc := target{Name: "10k concurrent WebSocket connections", Goal: "all connected, no errors"}
 	describe := func(x *loadResult) string {
@@ -385,8 +443,16 @@ func (r *report) targets() []target {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chat benchmark: %s\n\n", r.title())
-	fmt.Fprintf(&b, "- Date: %s (%s)\n", r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Second))
+	heading := "Chat benchmark"
+	if r.Suite == suiteScale {
+		heading = "Scale benchmark"
+	}
+	fmt.Fprintf(&b, "# %s: %s\n\n", heading, r.title())
+	took := fmt.Sprintf("took %s", r.Finished.Sub(r.Started).Round(time.Second))
+	if r.Budget > 0 {
+		took += fmt.Sprintf(" of a %s budget", r.Budget.Round(time.Second))
+	}
+	fmt.Fprintf(&b, "- Date: %s (%s)\n", r.Started.Format("2006-01-02 15:04 MST"), took)
 	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
 	fmt.Fprintf(&b, "- Software: %s\n", r.Software)
 	if r.Commit != "" {
@@ -405,6 +471,10 @@ func (r *report) markdown() string {
 		dash(r.LoadBefore), dash(r.LoadAfter))
 	fmt.Fprintf(&b, "- Before each run the benchmark waited for other programs to use less than %.0f%% of CPUs %s and %s: %s in all; %d runs started without that (allowance spent).\n",
 		100*quietBelow, r.ServerCPU, r.LoadgenCPU, r.QuietWaited.Round(time.Second), r.NotQuiet)
+	if r.Suite == suiteScale {
+		fmt.Fprintf(&b, "- Clients: %s. Each server and the load generator are separate processes, each under that limit; loopback source addresses 127.0.0.x are spread so that no address runs out of ephemeral ports.\n", r.FileLimit)
+		b.WriteString("- Memory per connection is (RSS with the clients connected − RSS at start) / clients, VmRSS of the server process read after the clients had connected and the server had settled for a few seconds. No garbage collection can be forced from outside, so the figure includes whatever garbage the server's runtime still holds.\n")
+	}
 	b.WriteString("- Loopback only. A delivery is one clientReceiver event received by one client; latency runs from the emit to its receipt at every other client.\n\n")
 
 	if r.versusNode() {
@@ -441,6 +511,9 @@ func (r *report) markdown() string {
 		seen[o.Scenario] = true
 		fmt.Fprintf(&b, "\n### %s\n\n", o.Title)
 		fmt.Fprintf(&b, "`loadgen %s`\n\n", strings.Join(o.Args, " "))
+		if extra := r.serverArgsNote(o.Scenario); extra != "" {
+			b.WriteString(extra + "\n\n")
+		}
 		if note := r.roundsNote(o.Scenario); note != "" {
 			b.WriteString(note + "\n\n")
 		}
@@ -468,6 +541,24 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\nRaw loadgen lines: `results.json`. Plot: `results.png`.\n")
 	return b.String()
+}
+
+// serverArgsNote says what a scenario added to the servers' command lines,
+// "" when nothing.
+func (r *report) serverArgsNote(scenario string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, o := range r.Outcomes {
+		if o.Scenario != scenario || len(o.ServerArgs) == 0 || seen[o.Server] {
+			continue
+		}
+		seen[o.Server] = true
+		parts = append(parts, fmt.Sprintf("%s `%s`", r.Servers[o.Server], strings.Join(o.ServerArgs, " ")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Added to the server's command line: " + strings.Join(parts, "; ") + "."
 }
 
 // title names the servers compared.
@@ -559,23 +650,18 @@ func (r *report) contention(x *loadResult) float64 {
 	return c
 }
 
-// figures lists the rows shown for one scenario: each figure's name, its
-// value for each of results (one per column) and the ratio of the first
-// two.
-func (r *report) figures(scenario string, results []*loadResult) [][]string {
-	type fig struct {
-		name    string
-		value   func(*loadResult) float64
-		format  func(float64) string
-		noRatio bool
-	}
-	connect := []fig{
-		{"connected", func(x *loadResult) float64 { return float64(x.Connected) }, count, false},
-		{"connections/s", func(x *loadResult) float64 { return x.ConnectRate }, count, false},
-		{"handshake p50", func(x *loadResult) float64 { return x.HandshakeP50Ms }, millis, false},
-		{"handshake p99", func(x *loadResult) float64 { return x.HandshakeP99Ms }, millis, false},
-	}
-	traffic := []fig{
+// figure is one row of a scenario's table: a figure's name, how to read it
+// from a run and how to write it.
+type figure struct {
+	name    string
+	value   func(*loadResult) float64
+	format  func(float64) string
+	noRatio bool
+}
+
+// trafficFigures are the rows of a run with senders.
+func (r *report) trafficFigures() []figure {
+	return []figure{
 		{"deliveries/s", func(x *loadResult) float64 { return x.DeliveriesPerSec }, count, false},
 		{"emits/s", func(x *loadResult) float64 { return x.MsgsPerSec }, count, false},
 		{"latency p50", func(x *loadResult) float64 { return x.LatencyMs.P50 }, millis, false},
@@ -592,18 +678,33 @@ func (r *report) figures(scenario string, results []*loadResult) [][]string {
 		{"missing deliveries", func(x *loadResult) float64 { return float64(x.Missing) }, count, false},
 		{"disconnects", func(x *loadResult) float64 { return float64(x.Disconnects) }, count, false},
 	}
-	memory := []fig{
+}
+
+// figures lists the rows shown for one scenario: each figure's name, its
+// value for each of results (one per column) and the ratio of the first
+// two.
+func (r *report) figures(scenario string, results []*loadResult) [][]string {
+	connect := []figure{
+		{"connected", func(x *loadResult) float64 { return float64(x.Connected) }, count, false},
+		{"connections/s", func(x *loadResult) float64 { return x.ConnectRate }, count, false},
+		{"handshake p50", func(x *loadResult) float64 { return x.HandshakeP50Ms }, millis, false},
+		{"handshake p99", func(x *loadResult) float64 { return x.HandshakeP99Ms }, millis, false},
+	}
+	memory := []figure{
 		{"server RSS at start", func(x *loadResult) float64 { return float64(x.ServerRSSStartKB) }, mib, false},
 		{"server RSS, all connected", func(x *loadResult) float64 { return float64(x.ServerRSSIdleKB) }, mib, false},
 		{"RSS per connection", func(x *loadResult) float64 { return x.RSSPerConnKB }, kib, false},
 		{"errors", func(x *loadResult) float64 { return float64(x.Errors) }, count, false},
 		{"dropped while idle", func(x *loadResult) float64 { return float64(x.DisconnectsIdle) }, count, false},
 	}
-	var figs []fig
-	if strings.Contains(scenario, "idle") {
+	var figs []figure
+	switch {
+	case r.Suite == suiteScale:
+		figs = r.scaleFigures(scenario)
+	case strings.Contains(scenario, "idle"):
 		figs = append(connect, memory...)
-	} else {
-		figs = append([]fig{connect[0]}, traffic...)
+	default:
+		figs = append([]figure{connect[0]}, r.trafficFigures()...)
 	}
 	var rows [][]string
 	for _, f := range figs {

@@ -18,10 +18,14 @@ type dialer struct {
 }
 
 func newDialer(r *run) *dialer {
+	idle := r.cfg.idleConns
+	if idle == 0 {
+		idle = 2*r.cfg.clients + 16
+	}
 	tr := &http.Transport{
 		DialContext:         r.netDial,
 		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 2*r.cfg.clients + 16,
+		MaxIdleConnsPerHost: idle,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  !r.cfg.gzip,
 	}
@@ -45,6 +49,7 @@ func (d *dialer) connect(ctx context.Context, c *client) error {
 		NetDial:        d.r.netDial,
 		HTTP:           d.http,
 		ReadBufferSize: cfg.readBuf,
+		Deflate:        cfg.deflate,
 		OnMessage:      c.handle,
 		OnEnd:          c.lost,
 	})

@@ -59,6 +59,10 @@ type config struct {
 	pids         []string
 	srcs         []net.IP
 	gzip         bool
+	deflate      bool
+	idleConns    int
+	checkpoints  []int
+	oneToAll     int
 	readBuf      int
 	label        string
 	timeout      time.Duration
@@ -72,6 +76,7 @@ func parseFlags(args []string) (*config, error) {
 		rawURL  string
 		srcList string
 		pidList string
+		cpList  string
 	)
 	fs.StringVar(&rawURL, "url", "http://127.0.0.1:3000", "server base URL (loopback only), or a comma-separated list of a cluster's nodes, which the clients take in turn")
 	fs.StringVar(&c.path, "path", "/socket.io/", "Socket.IO endpoint path")
@@ -95,6 +100,10 @@ func parseFlags(args []string) (*config, error) {
 	// frames; reads are most of the generator's CPU time under fan-out.
 	fs.IntVar(&c.readBuf, "read-buffer", 16384, "WebSocket read buffer per client in bytes")
 	fs.BoolVar(&c.gzip, "gzip", false, "polling: accept gzip-compressed responses")
+	fs.BoolVar(&c.deflate, "deflate", false, "WebSocket: offer permessage-deflate (no context takeover); the run fails unless the server agrees on every connection")
+	fs.IntVar(&c.idleConns, "idle-conns", 0, "polling: idle keep-alive connections kept per server (0: twice -clients). A small pool keeps each idle session at one connection, its pending poll; otherwise every heartbeat POST leaves a second one open")
+	fs.StringVar(&cpList, "checkpoints", "", "comma-separated client counts below -clients at which connecting pauses for -hold and the server's memory is read, e.g. 5000,10000")
+	fs.IntVar(&c.oneToAll, "one-to-all", 0, "after the idle reading, send this many lines one at a time from one client to every client, each once the previous has reached them all, timing every receipt")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the JSON line")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
@@ -137,7 +146,16 @@ func parseFlags(args []string) (*config, error) {
 	if c.deliveryRate > 0 {
 		c.msgRate = c.deliveryRate / float64(c.clients)
 	}
+	if c.deflate && c.transport != "websocket" {
+		return nil, errors.New("-deflate needs -transport websocket")
+	}
+	if c.idleConns < 0 || c.oneToAll < 0 {
+		return nil, errors.New("-idle-conns and -one-to-all must not be negative")
+	}
 	var err error
+	if c.checkpoints, err = parseCheckpoints(cpList, c.clients); err != nil {
+		return nil, err
+	}
 	if c.srcs, err = parseSources(srcList); err != nil {
 		return nil, err
 	}
@@ -154,6 +172,23 @@ func checkLoopback(host string) error {
 		return fmt.Errorf("refusing non-loopback target %q", host)
 	}
 	return nil
+}
+
+// parseCheckpoints reads -checkpoints: ascending client counts between 0
+// and clients, exclusive.
+func parseCheckpoints(s string, clients int) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || n >= clients || (len(out) > 0 && n <= out[len(out)-1]) {
+			return nil, fmt.Errorf("-checkpoints must be ascending client counts below -clients (%d), got %q", clients, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseSources(s string) ([]net.IP, error) {
@@ -205,6 +240,10 @@ type run struct {
 	foreign    atomic.Uint64
 	disconnect atomic.Int64
 	srcNext    atomic.Uint64
+	connFailed atomic.Int64 // clients that did not connect
+
+	probes    atomic.Pointer[probeSet] // the one-to-all lines, once sent
+	probeHist histogram                // their emit to receipt at each client
 
 	errMu    sync.Mutex
 	errCount int
@@ -256,6 +295,10 @@ func (c *client) handle(pkt []byte) error {
 func (c *client) onDelivery(d delivery) {
 	r := c.r
 	now := r.now()
+	if ps := r.probes.Load(); ps != nil && ps.receive(d, now) {
+		r.probeHist.record(time.Duration(now - d.sentNS))
+		return
+	}
 	r.received.Add(1)
 	if d.sender == c.id {
 		if c.credits != nil {
@@ -350,43 +393,21 @@ func execute(cfg *config) *result {
 		dial.closeIdle()
 	}()
 
-	// Connect phase.
-	connStart := time.Now()
-	sem := make(chan struct{}, cfg.dialConc)
-	var wg sync.WaitGroup
-	var connected atomic.Int64
-	for _, c := range clients {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			t0 := time.Now()
-			cctx, ccancel := context.WithTimeout(ctx, cfg.connTimeout)
-			defer ccancel()
-			if err := dial.connect(cctx, c); err != nil {
-				r.fail(fmt.Errorf("client %d connect: %w", c.id, err))
-				return
-			}
-			r.connHist.record(time.Since(t0))
-			connected.Add(1)
-		}()
-	}
-	wg.Wait()
-	connDur := time.Since(connStart)
-	res.Connected = int(connected.Load())
-	res.ConnectSeconds = connDur.Seconds()
-	res.ConnectRate = float64(res.Connected) / connDur.Seconds()
-	res.HandshakeP50Ms = ms(r.connHist.quantile(0.50))
-	res.HandshakeP99Ms = ms(r.connHist.quantile(0.99))
-	r.errMu.Lock()
-	res.ConnectErrors = r.errCount
-	r.errMu.Unlock()
+	connectAll(ctx, r, dial, clients, res)
 	if res.Connected == 0 {
 		res.Error = "no client connected: " + r.errFirst
 		return res
+	}
+	if cfg.deflate {
+		for _, c := range clients {
+			if c.cc != nil && c.cc.Deflate() {
+				res.DeflateAgreed++
+			}
+		}
+		if res.DeflateAgreed < res.Connected {
+			res.Error = fmt.Sprintf("the server agreed to permessage-deflate on %d of %d connections", res.DeflateAgreed, res.Connected)
+			return res
+		}
 	}
 
 	// Idle phase: every client connected, nobody talking.
@@ -399,10 +420,15 @@ func execute(cfg *config) *result {
 		}
 		res.ServerRSSIdleKB = s.RSSKB
 		res.RSSPerConnKB = float64(s.RSSKB-res.ServerRSSStartKB) / float64(res.Connected)
+		// Best effort: another user's process hides its descriptors.
+		res.ServerFDsIdle, _ = countFDs(pids)
 	}
 	res.DisconnectsIdle = r.disconnect.Load()
 
-	if cfg.senders > 0 {
+	if cfg.oneToAll > 0 {
+		res.OneToAll = sendOneToAll(ctx, r, clients, res.Connected)
+	}
+	if cfg.senders > 0 && ctx.Err() == nil {
 		measureTraffic(ctx, r, clients, pids, res)
 	}
 	if ctx.Err() != nil && res.Error == "" {
@@ -416,6 +442,63 @@ func execute(cfg *config) *result {
 	}
 	r.errMu.Unlock()
 	return res
+}
+
+// connectAll connects the clients, cfg.dialConc at a time. At each
+// checkpoint it waits for the clients dialled so far, lets the server
+// settle for cfg.hold and reads its memory; the time to connect leaves
+// those pauses out.
+func connectAll(ctx context.Context, r *run, dial *dialer, clients []*client, res *result) {
+	cfg := r.cfg
+	sem := make(chan struct{}, cfg.dialConc)
+	var (
+		wg        sync.WaitGroup
+		connected atomic.Int64
+		took      time.Duration
+		next      int
+	)
+	for _, end := range append(append([]int(nil), cfg.checkpoints...), len(clients)) {
+		start := time.Now()
+		for ; next < end && ctx.Err() == nil; next++ {
+			c := clients[next]
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				t0 := time.Now()
+				cctx, ccancel := context.WithTimeout(ctx, cfg.connTimeout)
+				defer ccancel()
+				if err := dial.connect(cctx, c); err != nil {
+					r.connFailed.Add(1)
+					r.fail(fmt.Errorf("client %d connect: %w", c.id, err))
+					return
+				}
+				r.connHist.record(time.Since(t0))
+				connected.Add(1)
+			}()
+		}
+		wg.Wait()
+		took += time.Since(start)
+		if end == len(clients) || ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, cfg.hold)
+		cp := checkpoint{Clients: end, Connected: int(connected.Load()), ConnectErrors: int(r.connFailed.Load()),
+			ConnectSeconds: took.Seconds(), Disconnects: r.disconnect.Load()}
+		if len(cfg.pids) > 0 && cp.Connected > 0 {
+			if s, err := readProcs(cfg.pids); err == nil {
+				cp.ServerRSSKB = s.RSSKB
+				cp.RSSPerConnKB = float64(s.RSSKB-res.ServerRSSStartKB) / float64(cp.Connected)
+			}
+		}
+		res.Checkpoints = append(res.Checkpoints, cp)
+	}
+	res.Connected = int(connected.Load())
+	res.ConnectErrors = int(r.connFailed.Load())
+	res.ConnectSeconds = took.Seconds()
+	res.ConnectRate = float64(res.Connected) / took.Seconds()
+	res.HandshakeP50Ms = ms(r.connHist.quantile(0.50))
+	res.HandshakeP99Ms = ms(r.connHist.quantile(0.99))
 }
 
 // measureTraffic starts the senders, waits out the warm-up, measures for the

@@ -52,6 +52,20 @@ func readProcs(pids []string) (procSample, error) {
 	return sum, nil
 }
 
+// countFDs returns how many files the processes pids hold open, added up:
+// for a server, mostly its client connections.
+func countFDs(pids []string) (int, error) {
+	n := 0
+	for _, pid := range pids {
+		fds, err := os.ReadDir("/proc/" + pid + "/fd")
+		if err != nil {
+			return 0, fmt.Errorf("process %s: %w", pid, err)
+		}
+		n += len(fds)
+	}
+	return n, nil
+}
+
 // parseVmRSS finds "VmRSS:   1234 kB" in the contents of /proc/<pid>/status.
 func parseVmRSS(status []byte) (int64, error) {
 	key := []byte("VmRSS:")

@@ -20,6 +20,7 @@ type result struct {
 	Window    int     `json:"window,omitempty"`
 	TargetMsg float64 `json:"target_msgs_per_s,omitempty"`
 	Size      int     `json:"size"`
+	Deflate   bool    `json:"deflate,omitempty"` // permessage-deflate offered
 
 	Connected      int     `json:"connected"`
 	ConnectErrors  int     `json:"connect_errors"`
@@ -27,6 +28,10 @@ type result struct {
 	ConnectRate    float64 `json:"connect_per_s"`
 	HandshakeP50Ms float64 `json:"handshake_p50_ms"`
 	HandshakeP99Ms float64 `json:"handshake_p99_ms"`
+	DeflateAgreed  int     `json:"deflate_agreed,omitempty"`
+	// Checkpoints are the readings taken on the way to all clients
+	// connected (-checkpoints).
+	Checkpoints []checkpoint `json:"checkpoints,omitempty"`
 
 	WindowSeconds    float64   `json:"window_s,omitempty"`
 	Sent             uint64    `json:"sent,omitempty"`
@@ -39,13 +44,15 @@ type result struct {
 	Missing          uint64    `json:"missing"`
 	Foreign          uint64    `json:"foreign,omitempty"`
 
-	ServerRSSStartKB int64   `json:"server_rss_start_kb,omitempty"`
-	ServerRSSIdleKB  int64   `json:"server_rss_idle_kb,omitempty"`
-	RSSPerConnKB     float64 `json:"rss_per_conn_kb,omitempty"`
-	ServerRSSLoadKB  int64   `json:"server_rss_load_kb,omitempty"`
-	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
-	ServerCPUUtil    float64 `json:"server_cpu_util,omitempty"`
-	LoadgenCPUUtil   float64 `json:"loadgen_cpu_util,omitempty"`
+	ServerRSSStartKB int64     `json:"server_rss_start_kb,omitempty"`
+	ServerRSSIdleKB  int64     `json:"server_rss_idle_kb,omitempty"`
+	RSSPerConnKB     float64   `json:"rss_per_conn_kb,omitempty"`
+	ServerFDsIdle    int       `json:"server_fds_idle,omitempty"` // files the server held open at that reading
+	ServerRSSLoadKB  int64     `json:"server_rss_load_kb,omitempty"`
+	OneToAll         *oneToAll `json:"one_to_all,omitempty"`
+	ServerCPUSeconds float64   `json:"server_cpu_s,omitempty"`
+	ServerCPUUtil    float64   `json:"server_cpu_util,omitempty"`
+	LoadgenCPUUtil   float64   `json:"loadgen_cpu_util,omitempty"`
 	// CPUTask is the share of the window each CPU of the machine spent
 	// running tasks (user and system time, any process). Minus the server's
 	// or the generator's own share, it shows other work competing with the run.
@@ -56,6 +63,18 @@ type result struct {
 	Errors          int    `json:"errors"`
 	FirstError      string `json:"first_error,omitempty"`
 	Error           string `json:"error,omitempty"`
+}
+
+// checkpoint is the state of the connect phase once the first Clients
+// clients were dialled and the server had settled for -hold.
+type checkpoint struct {
+	Clients        int     `json:"clients"`
+	Connected      int     `json:"connected"`
+	ConnectErrors  int     `json:"connect_errors"`
+	ConnectSeconds float64 `json:"connect_s"` // time spent connecting so far, pauses left out
+	Disconnects    int64   `json:"disconnects"`
+	ServerRSSKB    int64   `json:"server_rss_kb,omitempty"`
+	RSSPerConnKB   float64 `json:"rss_per_conn_kb,omitempty"`
 }
 
 type latencyMs struct {
@@ -74,6 +93,7 @@ func newResult(cfg *config) *result {
 		Clients:   cfg.clients,
 		Senders:   cfg.senders,
 		Size:      cfg.size,
+		Deflate:   cfg.deflate,
 		Mode:      "idle",
 	}
 	switch {
@@ -98,8 +118,19 @@ func joinURLs(us []*url.URL) string {
 
 func printSummary(w io.Writer, r *result) {
 	fmt.Fprintf(w, "loadgen %s EIO%d %s, %d clients (%s)\n", r.URL, r.EIO, r.Transport, r.Clients, r.Mode)
+	for _, c := range r.Checkpoints {
+		fmt.Fprintf(w, "  at %-7d %d connected in %.2fs, %d errors, %d dropped, server RSS %d kB (%.2f kB/conn)\n",
+			c.Clients, c.Connected, c.ConnectSeconds, c.ConnectErrors, c.Disconnects, c.ServerRSSKB, c.RSSPerConnKB)
+	}
 	fmt.Fprintf(w, "  connect    %d/%d in %.2fs (%.0f/s), handshake p50 %.2fms p99 %.2fms, %d errors\n",
 		r.Connected, r.Clients, r.ConnectSeconds, r.ConnectRate, r.HandshakeP50Ms, r.HandshakeP99Ms, r.ConnectErrors)
+	if r.Deflate {
+		fmt.Fprintf(w, "  deflate    agreed on %d of %d connections\n", r.DeflateAgreed, r.Connected)
+	}
+	if o := r.OneToAll; o != nil {
+		fmt.Fprintf(w, "  one-to-all %d lines to %d clients: last receipt after %v ms (median %.2f), receipt p50 %.2fms p99 %.2fms max %.2fms, %d missing\n",
+			o.Lines, o.Receivers, o.LastMs, o.LastMedianMs, o.P50Ms, o.P99Ms, o.MaxMs, o.Missing)
+	}
 	traffic := r.Mode != "idle" && r.WindowSeconds > 0
 	if traffic {
 		fmt.Fprintf(w, "  traffic    %d senders, %.0f msgs/s, %.0f deliveries/s over %.1fs\n",
@@ -109,7 +140,7 @@ func printSummary(w io.Writer, r *result) {
 		fmt.Fprintf(w, "  delivery   %d of %d expected (%d missing), %d foreign\n", r.Received, r.Expected, r.Missing, r.Foreign)
 	}
 	if r.ServerRSSStartKB > 0 {
-		fmt.Fprintf(w, "  server     RSS start %d kB, idle %d kB (%.2f kB/conn)", r.ServerRSSStartKB, r.ServerRSSIdleKB, r.RSSPerConnKB)
+		fmt.Fprintf(w, "  server     RSS start %d kB, idle %d kB (%.2f kB/conn), %d open files", r.ServerRSSStartKB, r.ServerRSSIdleKB, r.RSSPerConnKB, r.ServerFDsIdle)
 		if traffic {
 			fmt.Fprintf(w, ", under load %d kB, CPU %.2fs (%.0f%%)", r.ServerRSSLoadKB, r.ServerCPUSeconds, 100*r.ServerCPUUtil)
 		}
