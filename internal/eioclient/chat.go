@@ -30,7 +30,7 @@ type ChatLine struct {
 // over WebSocket.
 type ChatOptions struct {
 	Protocol  int    // Engine.IO revision, 3 or 4 (default 4)
-	Transport string // "websocket" (default) or "polling"
+	Transport string // "websocket" (default) or "polling", which Upgrade can leave for WebSocket
 	Path      string // the Socket.IO endpoint (default "/socket.io/")
 	// Header is added to every request, e.g. an Origin.
 	Header http.Header
@@ -124,6 +124,11 @@ type ChatClient struct {
 
 	offsetMu sync.Mutex
 	offset   []byte // the last event's offset, when it had one
+
+	// The move from polling to WebSocket (Upgrade).
+	netDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	ownHTTP bool         // hc was made for this client alone
+	upgrade upgradeState // under mu
 
 	// CloseCode is the status of the server's WebSocket close frame, valid
 	// once Done is closed with ErrChatClosedByServer over WebSocket.
@@ -225,10 +230,12 @@ func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resume
 		}
 		netDial = d.DialContext
 	}
+	c.netDial = netDial
 	if c.hc == nil {
 		c.hc = sharedChatHTTP
 		if opts.LocalAddr != nil || opts.Control != nil || opts.NetDial != nil {
 			c.hc = &http.Client{Transport: &http.Transport{DialContext: netDial}}
+			c.ownHTTP = true
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -250,7 +257,7 @@ func dialChat(ctx context.Context, base string, opts ChatOptions, resume *resume
 		return c, nil
 	}
 	if opts.Transport == "websocket" {
-		go c.readWS()
+		go c.readWS(c.ws)
 	} else {
 		go c.pollLoop()
 	}
@@ -397,10 +404,21 @@ func (c *ChatClient) Deflate() bool { return c.ws != nil && c.ws.Deflate() }
 
 // Conn returns the WebSocket connection, or nil over polling.
 func (c *ChatClient) Conn() net.Conn {
-	if c.ws == nil {
-		return nil
+	if ws := c.webSocket(); ws != nil {
+		return ws.Conn
 	}
-	return c.ws.Conn
+	return nil
+}
+
+// webSocket returns the session's WebSocket: the one it was dialled with,
+// or the one it upgraded to; nil over polling.
+func (c *ChatClient) webSocket() *WSConn {
+	if c.ws != nil {
+		return c.ws
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.upgrade.done
 }
 
 func (c *ChatClient) end(err error) {
@@ -411,10 +429,14 @@ func (c *ChatClient) end(err error) {
 	}
 	c.err = err
 	c.acks = nil
+	upgraded := c.upgrade.done
 	c.mu.Unlock()
 	c.cancel()
 	if c.ws != nil {
 		c.ws.Close()
+	}
+	if upgraded != nil {
+		upgraded.Close()
 	}
 	close(c.done)
 	if c.opts.OnEnd != nil {
@@ -425,8 +447,8 @@ func (c *ChatClient) end(err error) {
 // Close ends the session from the client side: a close frame over
 // WebSocket, a close packet over polling (after the POSTs already waiting).
 func (c *ChatClient) Close() error {
-	if c.ws != nil {
-		c.ws.write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	if conn := c.webSocket(); conn != nil {
+		conn.write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 		c.end(ErrChatClosedByClient)
 		return nil
 	}
@@ -490,9 +512,14 @@ func (c *ChatClient) SendPacket(pkt []byte) error {
 		return c.ws.WriteText(pkt)
 	}
 	c.mu.Lock()
+	if conn := c.upgrade.done; conn != nil {
+		c.mu.Unlock()
+		return conn.WriteText(pkt)
+	}
 	c.out.add(pkt)
-	start := !c.posting
-	c.posting = true
+	// While upgrading, packets wait for the WebSocket.
+	start := !c.posting && !c.upgrade.holding
+	c.posting = c.posting || start
 	c.mu.Unlock()
 	if start {
 		go c.flushPosts()
@@ -506,8 +533,9 @@ func (c *ChatClient) SendPacket(pkt []byte) error {
 func (c *ChatClient) flushPosts() {
 	for {
 		c.mu.Lock()
-		if c.out.empty() {
+		if c.out.empty() || c.upgrade.holding {
 			c.posting = false
+			c.upgrade.postsIdleLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -523,9 +551,12 @@ func (c *ChatClient) flushPosts() {
 
 // readWSPacket reads the next text message. Its Data is valid until the
 // next call. A close frame is reported as ErrChatClosedByServer.
-func (c *ChatClient) readWSPacket() (Packet, error) {
+func (c *ChatClient) readWSPacket() (Packet, error) { return c.readPacketFrom(c.ws) }
+
+// readPacketFrom is readWSPacket on conn.
+func (c *ChatClient) readPacketFrom(conn *WSConn) (Packet, error) {
 	for {
-		op, msg, err := c.ws.NextMessage()
+		op, msg, err := conn.NextMessage()
 		if err != nil {
 			var closed wsutil.ClosedError
 			if errors.As(err, &closed) {
@@ -541,10 +572,10 @@ func (c *ChatClient) readWSPacket() (Packet, error) {
 	}
 }
 
-func (c *ChatClient) readWS() {
+func (c *ChatClient) readWS(conn *WSConn) {
 	defer close(c.readerDone)
 	for {
-		p, err := c.readWSPacket()
+		p, err := c.readPacketFrom(conn)
 		if err == nil {
 			err = c.handle(p)
 		}
@@ -583,10 +614,19 @@ func (c *ChatClient) isClosing() bool {
 }
 
 func (c *ChatClient) pollLoop() {
-	defer close(c.readerDone)
 	for {
 		if err := c.poll(c.ctx); err != nil {
 			c.end(err)
+			close(c.readerDone)
+			return
+		}
+		// An upgrade takes over the reading; readerDone is then the
+		// WebSocket reader's to close.
+		c.mu.Lock()
+		paused := c.upgrade.pausePolling
+		c.mu.Unlock()
+		if paused != nil {
+			close(paused)
 			return
 		}
 	}
