@@ -315,9 +315,11 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	h := s.handler
 	s.leavePollingLocked()
 	lingering := false
+	flushing := false // the WebSocket writer removes the session when done
 	if s.ws != nil && !s.upgrading {
 		if mode == closeFlush {
 			s.ws.kickLocked()
+			flushing = true
 		} else {
 			s.queue = nil
 			s.ws.Conn.Close()
@@ -341,9 +343,13 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 	}
 	s.mu.Unlock()
 
-	if lingering {
+	switch {
+	case flushing:
+		// Gone once the close frame is written (see wsTransport.Done), so
+		// that Server.Close waits for it.
+	case lingering:
 		time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.srv.remove(s) })
-	} else {
+	default:
 		s.srv.remove(s)
 	}
 	if obs := s.srv.cfg.Observer; obs != nil {

@@ -62,7 +62,8 @@ func (t *wsTransport) WriteBatch(w io.Writer, hdr []byte, batch []outPacket) err
 	return err
 }
 
-// Done implements wsconn.Source.
+// Done implements wsconn.Source: the queue is written, then the close
+// frame, and only then is the session gone from the server.
 func (t *wsTransport) Done(err error) {
 	if err != nil {
 		t.s.closeWith("transport error", closeDrop)
@@ -70,6 +71,7 @@ func (t *wsTransport) Done(err error) {
 		t.WriteClose(ws.StatusNormalClosure, "")
 	}
 	t.Conn.Close()
+	t.s.srv.remove(t.s)
 }
 
 // frameWriter holds what writing frames needs beside the writer's buffer:
