@@ -141,7 +141,20 @@ func benchScenarios(quick bool) []scenario {
 		oursArgs: []string{"-per-message-deflate", "-per-message-deflate-threshold", "1024"},
 		nodeArgs: []string{"--per-message-deflate"},
 	})
-	return out
+	// What an idle connection costs once it has agreed on the extension.
+	deflateIdle := scenario{
+		key:      "ws-deflate-idle-5k",
+		title:    "WebSocket with permessage-deflate, 5,000 idle clients (informational)",
+		args:     []string{"-deflate", "-clients", "5000", "-senders", "0", "-hold", "3s", "-src", "8", "-dial-concurrency", "100"},
+		timeout:  90 * time.Second,
+		oursArgs: []string{"-per-message-deflate", "-per-message-deflate-threshold", "1024"},
+		nodeArgs: []string{"--per-message-deflate"},
+	}
+	if quick {
+		deflateIdle.title = "WebSocket with permessage-deflate, 1,000 idle clients (quick mode, informational)"
+		deflateIdle.args = []string{"-deflate", "-clients", "1000", "-senders", "0", "-hold", "1s", "-src", "8", "-dial-concurrency", "100"}
+	}
+	return append(out, deflateIdle)
 }
 
 func main() {
