@@ -42,29 +42,17 @@ type Writer[T any] struct {
 	// Timeout bounds the write of one batch.
 	Timeout time.Duration
 
-	wmu     sync.Mutex    // held while writing to Conn
-	writing bool          // a writer goroutine runs; guarded by the source's lock
-	wake    chan struct{} // wakes a lingering writer; capacity 1
+	wmu     sync.Mutex // held while writing to Conn
+	writing bool       // a writer goroutine runs; guarded by the source's lock
 }
-
-// linger is how long an idle writer waits for more before exiting: a burst
-// of broadcasts is served by one goroutine, while a connection that gets a
-// line now and then, as most do, keeps none between them.
-const linger = 10 * time.Millisecond
 
 // KickLocked makes the writer pick up what src has queued, starting a
 // goroutine if none runs. The caller holds src's lock.
 func (w *Writer[T]) KickLocked(src Source[T]) {
-	if w.writing {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-		return
+	if !w.writing {
+		w.writing = true
+		go w.run(src)
 	}
-	w.writing = true
-	w.wake = make(chan struct{}, 1)
-	go w.run(src, w.wake)
 }
 
 // The arrays a writer keeps: the written batch's, to become the next
@@ -76,52 +64,29 @@ const (
 	idleQueueCap = 4
 )
 
-// run drains src onto the connection, batch by batch. Each written batch's
-// array goes back to src as the next queue, so steady traffic allocates
-// nothing.
-func (w *Writer[T]) run(src Source[T], wake <-chan struct{}) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+// run drains src onto the connection, batch by batch, and exits as soon
+// as the queue is empty: what is queued meanwhile starts another. Each
+// written batch's array goes back to src as the next queue, so a burst
+// allocates nothing.
+func (w *Writer[T]) run(src Source[T]) {
 	var spare []T
-	lingered := false
 	for {
 		src.Lock()
 		queue, closing := src.QueueLocked()
 		batch := *queue
 		if len(batch) == 0 {
-			if closing || lingered {
-				w.writing = false
-				w.wake = nil
-				if !closing && cap(batch) > idleQueueCap {
-					*queue = nil
-				}
-				src.Unlock()
-				if closing {
-					src.Done(nil)
-				}
-				return
+			w.writing = false
+			if !closing && cap(batch) > idleQueueCap {
+				*queue = nil
 			}
 			src.Unlock()
-			if timer == nil {
-				timer = time.NewTimer(linger)
-			} else {
-				timer.Reset(linger)
+			if closing {
+				src.Done(nil)
 			}
-			select {
-			case <-wake:
-				timer.Stop()
-			case <-timer.C:
-				lingered = true
-			}
-			continue
+			return
 		}
 		*queue = spare
 		src.Unlock()
-		lingered = false
 		err := w.writeBatch(src, batch)
 		clear(batch)
 		spare = nil
@@ -131,7 +96,6 @@ func (w *Writer[T]) run(src Source[T], wake <-chan struct{}) {
 		if err != nil {
 			src.Lock()
 			w.writing = false
-			w.wake = nil
 			src.Unlock()
 			src.Done(err)
 			return
@@ -144,23 +108,58 @@ func (w *Writer[T]) run(src Source[T], wake <-chan struct{}) {
 type frameWriter struct {
 	bw  *bufio.Writer
 	hdr [ws.MaxHeaderSize]byte
+	out deadlineWriter
 }
 
 var writerPool = sync.Pool{New: func() any { return &frameWriter{bw: bufio.NewWriterSize(nil, 16<<10)} }}
 
 func (w *Writer[T]) writeBatch(src Source[T], batch []T) error {
 	fw := writerPool.Get().(*frameWriter)
-	fw.bw.Reset(w.Conn)
+	fw.out = deadlineWriter{conn: w.Conn, timeout: w.Timeout}
+	fw.bw.Reset(&fw.out)
 	w.wmu.Lock()
-	w.Conn.SetWriteDeadline(time.Now().Add(w.Timeout))
 	err := src.WriteBatch(fw.bw, fw.hdr[:], batch)
 	if err == nil {
 		err = fw.bw.Flush()
 	}
+	fw.out.done()
 	w.wmu.Unlock()
 	fw.bw.Reset(nil)
+	fw.out = deadlineWriter{}
 	writerPool.Put(fw)
 	return err
+}
+
+// deadlineWriter writes to a connection with a deadline set only when a
+// write has to wait: most writes go whole into the socket's buffer at
+// once, and setting a deadline costs a timer in the runtime each time.
+type deadlineWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	armed   bool // the deadline is set
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	n := 0
+	if !d.armed {
+		var done bool
+		var err error
+		if n, done, err = tryWrite(d.conn, p); done || err != nil {
+			return n, err
+		}
+		d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+		d.armed = true
+	}
+	m, err := d.conn.Write(p[n:])
+	return n + m, err
+}
+
+// done clears a deadline it set, so that the next write can go without.
+func (d *deadlineWriter) done() {
+	if d.armed {
+		d.conn.SetWriteDeadline(time.Time{})
+		d.armed = false
+	}
 }
 
 // controlTimeout bounds the write of a single frame.
@@ -170,8 +169,9 @@ const controlTimeout = time.Second
 func (w *Writer[T]) Write(p []byte) (int, error) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
-	return w.Conn.Write(p)
+	d := deadlineWriter{conn: w.Conn, timeout: controlTimeout}
+	defer d.done()
+	return d.Write(p)
 }
 
 // WriteClose writes a close frame with code and reason, the reason cut to
@@ -187,6 +187,7 @@ func (w *Writer[T]) WriteClose(code ws.StatusCode, reason string) {
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	w.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
-	ws.WriteFrame(w.Conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+	d := deadlineWriter{conn: w.Conn, timeout: controlTimeout}
+	defer d.done()
+	ws.WriteFrame(&d, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
 }
