@@ -283,18 +283,26 @@ func TestStreamsRecoveryOnAnotherNode(t *testing.T) {
 	r, nodes := startStreamsCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	ca, sa := a.dial(t, "{}")
-	sa.Join("red")
-	sa.SetData(map[string]int{"clientID": 5})
 	conn, err := redis.DialURL(r.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	testutil.Eventually(t, waitTimeout, func() bool {
+	stored := func() *socketio.SavedSession {
 		v, _ := redis.Bytes(conn.Do("GET", "sio:session:"+ca.pid))
 		s, err := decodeSession(v)
-		return err == nil && len(s.Rooms) == 2 && string(s.Data) == `{"clientID":5}`
-	}, "the session to be stored while the socket is connected")
+		if err != nil {
+			return &socketio.SavedSession{}
+		}
+		return s
+	}
+	// Each change is stored on its own, not only the first after connect.
+	sa.Join("red")
+	testutil.Eventually(t, waitTimeout, func() bool { return len(stored().Rooms) == 2 },
+		"the joined room to be stored while the socket is connected")
+	sa.SetData(map[string]int{"clientID": 5})
+	testutil.Eventually(t, waitTimeout, func() bool { return string(stored().Data) == `{"clientID":5}` },
+		"the data to be stored while the socket is connected")
 
 	b.io.Of("/").Emit("line", "before")
 	if l := ca.line(); l != "before" {

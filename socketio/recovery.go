@@ -288,7 +288,7 @@ func (k *sessionKeeper) connected(s *Socket) {
 	k.push(keeperOp{s: s})
 }
 
-// changed saves a socket's session again, its rooms having changed.
+// changed saves a socket's session again, its rooms or data having changed.
 func (k *sessionKeeper) changed(s *Socket) {
 	k.mu.Lock()
 	_, ok := k.live[s]

@@ -165,7 +165,10 @@ func (s *Socket) conn() RawConn {
 // SetData attaches application data to the socket. It travels with the
 // socket, encoded with encoding/json: FetchSockets on any node shows it, and
 // a recovered socket gets it back.
-func (s *Socket) SetData(v any) { s.data.Store(&v) }
+func (s *Socket) SetData(v any) {
+	s.data.Store(&v)
+	s.sessionChanged()
+}
 
 // Data returns what SetData stored, or nil. A recovered socket's data is
 // the json.RawMessage it was stored as, until SetData replaces it.
@@ -286,17 +289,17 @@ func (s *Socket) takeAck(id uint64) *pendingAck {
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...Room) {
 	s.nsp.joinRooms(s.id, rooms...)
-	s.roomsChanged()
+	s.sessionChanged()
 }
 
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room Room) {
 	s.nsp.leaveRoom(s.id, room)
-	s.roomsChanged()
+	s.sessionChanged()
 }
 
-// roomsChanged stores a recoverable socket's session again.
-func (s *Socket) roomsChanged() {
+// sessionChanged stores a recoverable socket's session again.
+func (s *Socket) sessionChanged() {
 	if k := s.nsp.srv.keeper; k != nil && s.pid != "" {
 		k.changed(s)
 	}
