@@ -126,6 +126,9 @@ func (s *Session) heartbeat(now time.Time) {
 	}
 	switch s.beat {
 	case beatSendPing:
+		if s.ws != nil {
+			s.ws.ShrinkIdleLocked(&s.queue) // before the ping, which starts a small one
+		}
 		s.beat, s.due = beatPong, now.Add(s.srv.cfg.PingTimeout)
 		s.srv.beats.add(s)
 		s.mu.Unlock()

@@ -212,6 +212,9 @@ func (c *Conn) start(conn *wsconn.Conn, h engineio.Handler, refused error) {
 // ping sends a ping frame; the client's pong must come within the ping
 // timeout (see onPong).
 func (c *Conn) ping() {
+	c.mu.Lock()
+	c.w.ShrinkIdleLocked(&c.queue)
+	c.mu.Unlock()
 	if !c.Closed() {
 		c.w.Write(ws.CompiledPing)
 	}

@@ -34,16 +34,18 @@ type Source[T any] interface {
 // Source and are written by a goroutine that exists only while there is
 // traffic: it writes each batch through a pooled buffered writer with one
 // flush, so a burst costs one system call instead of one per frame, and
-// exits after a second with nothing to write, so an idle connection holds
-// no goroutine and no buffer. Single frames (answers to control frames,
+// exits as soon as the queue is empty, so an idle connection holds no
+// goroutine and no buffer. Single frames (answers to control frames,
 // pings, close frames) go out between batches through Write.
 type Writer[T any] struct {
 	Conn net.Conn
 	// Timeout bounds the write of one batch.
 	Timeout time.Duration
 
-	wmu     sync.Mutex // held while writing to Conn
-	writing bool       // a writer goroutine runs; guarded by the source's lock
+	wmu sync.Mutex // held while writing to Conn
+	// Guarded by the source's lock:
+	writing bool // a writer goroutine runs
+	spare   []T  // the last written batch's array, emptied: the next queue
 }
 
 // KickLocked makes the writer pick up what src has queued, starting a
@@ -55,29 +57,51 @@ func (w *Writer[T]) KickLocked(src Source[T]) {
 	}
 }
 
-// The arrays a writer keeps: the written batch's, to become the next
-// queue, up to maxSpare entries (a burst's large one goes), and once idle
-// the queue's own up to idleQueueCap, so that the next message costs no
-// allocation but an idle connection holds little.
-const (
-	maxSpare     = 256
-	idleQueueCap = 4
-)
+// maxSpare bounds the arrays a writer keeps: the queue's when it exits,
+// and the written batch's, which becomes the queue when the next batch is
+// taken, so that a burst allocates nothing, not even when it is written by
+// several writer goroutines one after another. A larger one goes.
+// ShrinkIdleLocked drops the kept arrays once the connection is quiet.
+const maxSpare = 256
+
+// idleQueueCap is the largest queue array ShrinkIdleLocked leaves in place.
+const idleQueueCap = 4
+
+// ShrinkIdleLocked drops the arrays an idle connection need not hold: the
+// spare, and the queue's when it is empty but large. The caller holds the
+// source's lock; a heartbeat is the moment, so a connection quiet since the
+// last one keeps almost nothing and a busy one keeps its arrays.
+func (w *Writer[T]) ShrinkIdleLocked(queue *[]T) {
+	if len(*queue) > 0 {
+		return
+	}
+	w.spare = nil
+	if cap(*queue) > idleQueueCap {
+		*queue = nil
+	}
+}
 
 // run drains src onto the connection, batch by batch, and exits as soon
 // as the queue is empty: what is queued meanwhile starts another. Each
-// written batch's array goes back to src as the next queue, so a burst
-// allocates nothing.
+// written batch's array goes back to src as a later queue.
 func (w *Writer[T]) run(src Source[T]) {
-	var spare []T
+	var written []T // the batch just written, emptied
 	for {
 		src.Lock()
 		queue, closing := src.QueueLocked()
 		batch := *queue
+		if written != nil {
+			w.spare = written
+		}
 		if len(batch) == 0 {
 			w.writing = false
-			if !closing && cap(batch) > idleQueueCap {
+			switch {
+			case closing:
+				w.spare = nil
+			case cap(batch) > maxSpare:
 				*queue = nil
+			case cap(batch) == 0:
+				*queue, w.spare = w.spare, nil
 			}
 			src.Unlock()
 			if closing {
@@ -85,13 +109,13 @@ func (w *Writer[T]) run(src Source[T]) {
 			}
 			return
 		}
-		*queue = spare
+		*queue, w.spare = w.spare, nil
 		src.Unlock()
 		err := w.writeBatch(src, batch)
 		clear(batch)
-		spare = nil
+		written = nil
 		if cap(batch) <= maxSpare {
-			spare = batch[:0]
+			written = batch[:0]
 		}
 		if err != nil {
 			src.Lock()

@@ -35,3 +35,25 @@ func TestWriteCloseReason(t *testing.T) {
 		}
 	}
 }
+
+// TestShrinkIdleLocked: an empty queue gives up a large array and keeps a
+// small one, and the spare goes; a queue with messages keeps everything.
+func TestShrinkIdleLocked(t *testing.T) {
+	var w Writer[int]
+	w.spare = make([]int, 0, 8)
+	busy := append(make([]int, 0, 64), 1)
+	w.ShrinkIdleLocked(&busy)
+	if len(busy) != 1 || cap(busy) != 64 || cap(w.spare) != 8 {
+		t.Errorf("a busy connection lost an array: queue %d/%d, spare %d", len(busy), cap(busy), cap(w.spare))
+	}
+	large := make([]int, 0, 64)
+	w.ShrinkIdleLocked(&large)
+	if large != nil || w.spare != nil {
+		t.Errorf("an idle connection kept arrays of %d and %d", cap(large), cap(w.spare))
+	}
+	small := make([]int, 0, idleQueueCap)
+	w.ShrinkIdleLocked(&small)
+	if cap(small) != idleQueueCap {
+		t.Errorf("a small queue array went")
+	}
+}
