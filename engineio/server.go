@@ -92,9 +92,10 @@ type Observer interface {
 	// RequestRefused counts a request refused by a limit (the origin
 	// check, the payload limit, AllowRequest), by the HTTP status it got.
 	RequestRefused(status int)
-	// PollHandedOff counts a relayed long poll (see Relayed) that lost its
-	// carrier, or was superseded by the client's next poll, while its
-	// session stayed open.
+	// PollHandedOff counts a relayed polling request (see Relayed) that
+	// lost its carrier while its session stayed open: a long poll, also
+	// one superseded by the client's next poll, or a POST whose retry was
+	// answered without handling its packets twice.
 	PollHandedOff()
 }
 

@@ -869,22 +869,7 @@ func TestWebSocketPing(t *testing.T) {
 // the node in the middle died after the answer left; a GET with another t
 // gets new packets only.
 func TestRelayedPollRetry(t *testing.T) {
-	e := &echoServer{sessions: make(map[string]*echoHandler)}
-	e.srv = NewServer(Config{}, func(s *Session) Handler {
-		h := &echoHandler{s: s, closed: make(chan string, 1)}
-		e.mu.Lock()
-		e.sessions[s.ID()] = h
-		e.mu.Unlock()
-		return h
-	})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Relayed") != "" {
-			r = Relayed(r)
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	e.url = ts.URL + "/engine.io/"
+	e := startRelayEcho(t)
 	c := e.dial(t, 4, "polling")
 	get := func(tParam string, relayed bool) string {
 		t.Helper()
@@ -939,5 +924,72 @@ func TestRelayedPollRetry(t *testing.T) {
 	c.Send(testCtx(t), "4again")
 	if got := <-next; got != "4again" {
 		t.Fatalf("GET with an old t after a newer one: %q", got)
+	}
+}
+
+// startRelayEcho starts an echo server that takes a request with an
+// X-Relayed header as relayed by another node.
+func startRelayEcho(t *testing.T) *echoServer {
+	e := &echoServer{sessions: make(map[string]*echoHandler)}
+	e.srv = NewServer(Config{}, func(s *Session) Handler {
+		h := &echoHandler{s: s, closed: make(chan string, 1)}
+		e.mu.Lock()
+		e.sessions[s.ID()] = h
+		e.mu.Unlock()
+		return h
+	})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Relayed") != "" {
+			r = Relayed(r)
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	e.url = ts.URL + "/engine.io/"
+	return e
+}
+
+// TestRelayedPostRetry: a retry of a relayed POST (same cache-buster t), as
+// a balancer sends when the node in the middle went away before the answer
+// came back, is answered "ok" without its packets being handled again, by
+// whatever route it comes; a POST with another t is handled.
+func TestRelayedPostRetry(t *testing.T) {
+	e := startRelayEcho(t)
+	c := e.dial(t, 4, "polling")
+	post := func(tParam, body string, relayed bool) string {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(testCtx(t), http.MethodPost, c.PollURL()+"&t="+tParam, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		if relayed {
+			req.Header.Set("X-Relayed", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprint(resp.StatusCode, " ", string(b))
+	}
+	if got := post("p1", "4one", true); got != "200 ok" {
+		t.Fatalf("relayed POST: %s", got)
+	}
+	if got := post("p1", "4one", false); got != "200 ok" {
+		t.Fatalf("its retry: %s", got)
+	}
+	if got := post("p1", "4one", true); got != "200 ok" {
+		t.Fatalf("its second retry: %s", got)
+	}
+	if got := post("p2", "4two", false); got != "200 ok" {
+		t.Fatalf("next POST: %s", got)
+	}
+	for _, want := range []string{"one", "two"} {
+		p, err := c.Next(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(p.Data) != want {
+			t.Fatalf("echoed %s, want %q: each message once", p, want)
+		}
 	}
 }

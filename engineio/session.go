@@ -335,11 +335,12 @@ func (s *Session) closeWith(reason string, mode closeMode) {
 			s.ws.Conn.Close()
 		}
 		s.poll.wakeLocked()
-		// A server-side close with no poll waiting keeps the session
-		// findable until the next poll has collected the rest of the
-		// queue, or for a ping timeout at most. Sessions ended by an
-		// error are gone at once: their next request gets 400.
-		lingering = mode == closeFlush && !s.poll.waiting
+		// A server-side close keeps the session findable until the next
+		// poll has collected the rest of the queue, or for a ping timeout
+		// at most: when no poll is waiting, or when one is but the close
+		// packet must wait for the next (see servePoll). Sessions ended
+		// by an error are gone at once: their next request gets 400.
+		lingering = mode == closeFlush && (!s.poll.waiting || len(s.queue) > 1)
 	}
 	s.mu.Unlock()
 

@@ -35,6 +35,11 @@ type pollState struct {
 	last  polled
 	// lastSent is set once a retry got last.
 	lastSent bool
+	// The cache-buster of the last relayed POST whose packets were
+	// handled: a balancer that loses the node in the middle before the
+	// answer came back may send the POST again, by any route, and the
+	// retry is answered without handling them twice.
+	postT string
 }
 
 func (p *pollState) wakeLocked() {
@@ -117,10 +122,21 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	batch := s.takeQueueLocked()
+	closed := s.closed
+	if n := len(batch); closed && n > 1 && batch[n-1].Type == eioparser.PacketClose {
+		// The close packet goes on the next poll, alone. socket.io-client
+		// hands a payload's events to the socket a tick after reading the
+		// payload, but acts on a close packet at once: events in front of
+		// it would reach a disconnected socket, which keeps them for its
+		// next connection, and a recovering client would not count them
+		// and get them again.
+		s.queue = append(s.queue, batch[n-1])
+		batch = batch[:n-1]
+		closed = false
+	}
 	// A probing WebSocket is waiting for this poll to end: a noop lets the
 	// client pause polling and finish the upgrade. A poll ended by the
 	// client's own close packet gets a noop too.
-	closed := s.closed
 	noop := s.upgrading || s.ws != nil || (closed && len(batch) == 0)
 	s.poll.waiting = false
 	s.mu.Unlock()
@@ -280,7 +296,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
+	t := r.URL.Query().Get("t")
 	s.mu.Lock()
+	if t != "" && t == s.poll.postT {
+		s.mu.Unlock()
+		s.srv.pollHandedOff()
+		writePostOK(w)
+		return
+	}
 	if s.poll.posting {
 		s.mu.Unlock()
 		s.closeWith("data request overlap from client", closeDrop)
@@ -348,6 +371,16 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	if t != "" && isRelayed(r) {
+		s.mu.Lock()
+		s.poll.postT = t
+		s.mu.Unlock()
+	}
+	writePostOK(w)
+}
+
+// writePostOK answers a POST whose packets were taken.
+func writePostOK(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", "2")

@@ -100,7 +100,7 @@ func New() *Metrics {
 		}),
 		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "siogo_poll_handoffs_total",
-			Help: "Long polls of this node's sessions, forwarded by another node, that lost their carrier or gave way to the client's next poll while their session stayed open.",
+			Help: "Polling requests of this node's sessions, forwarded by another node, that lost their carrier while their session stayed open: long polls, also those that gave way to the client's next poll, and POSTs whose retry was answered without handling them twice.",
 		}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_recoveries_total",
