@@ -873,17 +873,8 @@ func TestRelayedPollRetry(t *testing.T) {
 	c := e.dial(t, 4, "polling")
 	get := func(tParam string, relayed bool) string {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(testCtx(t), http.MethodGet, c.PollURL()+"&t="+tParam, nil)
-		if relayed {
-			req.Header.Set("X-Relayed", "1")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		_, body := relayRequest(t, http.MethodGet, c.PollURL()+"&t="+tParam, "", relayed)
+		return body
 	}
 	if err := c.Send(testCtx(t), "4hello"); err != nil {
 		t.Fatal(err)
@@ -927,6 +918,26 @@ func TestRelayedPollRetry(t *testing.T) {
 	}
 }
 
+// relayRequest sends a polling request to a server of startRelayEcho, as
+// relayed by another node or not, and returns the answer's status and body.
+func relayRequest(t *testing.T, method, url, body string, relayed bool) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(testCtx(t), method, url, strings.NewReader(body))
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	}
+	if relayed {
+		req.Header.Set("X-Relayed", "1")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // startRelayEcho starts an echo server that takes a request with an
 // X-Relayed header as relayed by another node.
 func startRelayEcho(t *testing.T) *echoServer {
@@ -958,18 +969,8 @@ func TestRelayedPostRetry(t *testing.T) {
 	c := e.dial(t, 4, "polling")
 	post := func(tParam, body string, relayed bool) string {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(testCtx(t), http.MethodPost, c.PollURL()+"&t="+tParam, strings.NewReader(body))
-		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-		if relayed {
-			req.Header.Set("X-Relayed", "1")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Sprint(resp.StatusCode, " ", string(b))
+		status, answer := relayRequest(t, http.MethodPost, c.PollURL()+"&t="+tParam, body, relayed)
+		return fmt.Sprint(status, " ", answer)
 	}
 	if got := post("p1", "4one", true); got != "200 ok" {
 		t.Fatalf("relayed POST: %s", got)
