@@ -46,11 +46,12 @@ func (c *config) export() configSummary {
 	return cs
 }
 
-// flatness compares a metric's median over an early window of the run
-// with its median over a late one.
+// flatness compares a metric over an early window of the run with the same
+// metric over a late one: its median (memory) or its floor (goroutines).
 type flatness struct {
-	Second float64 `json:"second_window_median"`
-	Last   float64 `json:"last_window_median"`
+	Stat   string  `json:"stat"`
+	Second float64 `json:"early_window_value"`
+	Last   float64 `json:"late_window_value"`
 	Change float64 `json:"relative_change"`
 }
 
@@ -122,11 +123,9 @@ func (s *summary) fail(format string, args ...any) {
 	s.Failures = append(s.Failures, fmt.Sprintf(format, args...))
 }
 
-// window returns the median of pick over node's samples taken in
-// [from, to): a median, so that a reading caught in a burst of short-lived
-// goroutines or just before a garbage collection does not sway the
-// comparison.
-func window(samples []sample, node string, from, to time.Duration, pick func(sample) float64) (float64, int) {
+// window returns a statistic (median or floor) of pick over node's
+// samples taken in [from, to), and how many there were.
+func window(samples []sample, node string, from, to time.Duration, pick func(sample) float64, stat func([]float64) float64) (float64, int) {
 	var vs []float64
 	for _, s := range samples {
 		if s.Node == node && s.At >= from && s.At < to {
@@ -137,11 +136,23 @@ func window(samples []sample, node string, from, to time.Duration, pick func(sam
 		return math.NaN(), 0
 	}
 	slices.Sort(vs)
-	if n := len(vs); n%2 == 0 {
-		return (vs[n/2-1] + vs[n/2]) / 2, n
-	}
-	return vs[len(vs)/2], len(vs)
+	return stat(vs), len(vs)
 }
+
+// median of sorted values: a reading caught just before a garbage
+// collection does not sway it.
+func median(vs []float64) float64 {
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[len(vs)/2]
+}
+
+// floor of sorted values: what the server holds when nothing passing is in
+// flight. Goroutines come and go with the traffic (a writer per burst, two
+// per held long poll), so their median swings by a third from one minute to
+// the next; a leak raises the floor.
+func floor(vs []float64) float64 { return vs[0] }
 
 // phase is a stretch of the run in which each node's load stays the same,
 // compared within itself: an early window, starting at early, against its
@@ -152,6 +163,12 @@ type phase struct {
 	early      time.Duration
 }
 
+// settle is when a phase is first measured, at the earliest: a server
+// fills what it keeps for clients that left (the sessions of connection-
+// state recovery, two minutes by default) during its first minutes under
+// churn, and holds it steady from then on.
+const settle = 2 * time.Minute
+
 // afterRestartSettle is how long after the restart the phase after it is
 // first measured: the reconnections open connections in a burst, and the
 // idle ones close within the HTTP idle timeouts (90 s in the clients, 120 s
@@ -160,17 +177,19 @@ const afterRestartSettle = 2 * time.Minute
 
 // phases splits the run at the restart: memory and goroutines may step when
 // a node's clients move to the others, but must be flat before and after.
-// Without a restart the second window of the run is compared with its last;
-// before the restart, the second with the one just before it; after it, a
-// window starting up to two minutes after the restarted node is ready again
-// with the last.
+// Without a restart, the window starting two minutes into the run (see
+// settle; the second window in a short run) is compared with the last;
+// before the restart, that window with the one just before the restart;
+// after it, a window starting up to two minutes after the restarted node is
+// ready again with the last.
 func (s *summary) phases(w, loadTime time.Duration) []phase {
+	early := func(end time.Duration) time.Duration { return max(w, min(settle, end-2*w)) }
 	r := s.Restart
 	if r == nil || r.ReadyAt == 0 {
-		return []phase{{"whole run", 0, loadTime, w}}
+		return []phase{{"whole run", 0, loadTime, early(loadTime)}}
 	}
-	settle := max(w, min(afterRestartSettle, loadTime-r.ReadyAt-2*w))
-	return []phase{{"before the restart", 0, r.SIGTERMAt, w}, {"after the restart", r.ReadyAt, loadTime, r.ReadyAt + settle}}
+	after := max(w, min(afterRestartSettle, loadTime-r.ReadyAt-2*w))
+	return []phase{{"before the restart", 0, r.SIGTERMAt, early(r.SIGTERMAt)}, {"after the restart", r.ReadyAt, loadTime, r.ReadyAt + after}}
 }
 
 func (s *summary) judge(cfg *config, loadTime time.Duration, nodes int) {
@@ -214,9 +233,11 @@ func (s *summary) judge(cfg *config, loadTime time.Duration, nodes int) {
 	metrics := []struct {
 		name string
 		pick func(sample) float64
+		stat func([]float64) float64
+		of   string
 	}{
-		{"RSS", func(x sample) float64 { return x.RSS }},
-		{"goroutines", func(x sample) float64 { return x.Goroutines }},
+		{"RSS", func(x sample) float64 { return x.RSS }, median, "median"},
+		{"goroutines", func(x sample) float64 { return x.Goroutines }, floor, "floor"},
 	}
 	ids := []string{""}
 	if nodes > 1 {
@@ -238,8 +259,8 @@ func (s *summary) judge(cfg *config, loadTime time.Duration, nodes int) {
 				if ph.end == loadTime {
 					end += time.Second
 				}
-				second, n2 := window(s.Samples, id, early0, early0+w, m.pick)
-				last, nl := window(s.Samples, id, late0, end, m.pick)
+				second, n2 := window(s.Samples, id, early0, early0+w, m.pick, m.stat)
+				last, nl := window(s.Samples, id, late0, end, m.pick, m.stat)
 				where := strings.TrimSpace(id + " " + m.name)
 				if len(s.phases(w, loadTime)) > 1 {
 					where += " " + ph.name
@@ -248,11 +269,11 @@ func (s *summary) judge(cfg *config, loadTime time.Duration, nodes int) {
 					s.fail("%s: no readings in the windows compared (%d and %d)", where, n2, nl)
 					continue
 				}
-				c.flatness = flatness{Second: second, Last: last, Change: (last - second) / second}
+				c.flatness = flatness{Stat: m.of, Second: second, Last: last, Change: (last - second) / second}
 				s.Flatness = append(s.Flatness, c)
 				if math.Abs(c.Change) > cfg.tolerance {
-					s.fail("%s not flat: median %.0f in %s is %+.1f%% off the %.0f of %s (tolerance %.0f%%)",
-						where, last, c.Late, 100*c.Change, second, c.Early, 100*cfg.tolerance)
+					s.fail("%s not flat: %s %.0f in %s is %+.1f%% off the %.0f of %s (tolerance %.0f%%)",
+						where, m.of, last, c.Late, 100*c.Change, second, c.Early, 100*cfg.tolerance)
 				}
 			}
 		}
@@ -310,22 +331,19 @@ func (s *summary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  churn: %d connects (%d failed or dropped early%s), %d deliveries, %d acknowledged lines missed, %d repeated or out of order\n",
 		s.ChurnConnects, s.ChurnFailed, byRestart, s.ChurnDeliveries, s.ChurnLost, s.ChurnOutOfOrder)
-	if c.Nodes == 1 && s.RSS != nil && s.Goroutines != nil {
-		fmt.Fprintf(w, "  RSS: %.1f MB in the second %s, %.1f MB in the last (%+.2f%%)\n",
-			s.RSS.Second/(1<<20), c.Window, s.RSS.Last/(1<<20), 100*s.RSS.Change)
-		fmt.Fprintf(w, "  goroutines: %.0f in the second %s, %.0f in the last (%+.2f%%)\n",
-			s.Goroutines.Second, c.Window, s.Goroutines.Last, 100*s.Goroutines.Change)
-	} else {
-		for _, f := range s.Flatness {
-			v := func(x float64) string {
-				if f.Metric == "RSS" {
-					return fmt.Sprintf("%.1f MB", x/(1<<20))
-				}
-				return fmt.Sprintf("%.0f", x)
+	for _, f := range s.Flatness {
+		v := func(x float64) string {
+			if f.Metric == "RSS" {
+				return fmt.Sprintf("%.1f MB", x/(1<<20))
 			}
-			fmt.Fprintf(w, "  %s %s, %s: %s in %s, %s in %s (%+.2f%%)\n", f.Node, f.Metric, f.Phase,
-				v(f.Second), f.Early, v(f.Last), f.Late, 100*f.Change)
+			return fmt.Sprintf("%.0f", x)
 		}
+		where := f.Metric
+		if c.Nodes > 1 {
+			where = f.Node + " " + f.Metric + ", " + f.Phase
+		}
+		fmt.Fprintf(w, "  %s (%s): %s in %s, %s in %s (%+.2f%%)\n", where, f.Stat,
+			v(f.Second), f.Early, v(f.Last), f.Late, 100*f.Change)
 	}
 	if s.FirstProblem != "" {
 		fmt.Fprintf(w, "  first problem: %s\n", s.FirstProblem)

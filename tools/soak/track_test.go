@@ -155,3 +155,41 @@ func TestJudgePhases(t *testing.T) {
 		t.Fatalf("pass %v, failures %v", s.Pass, s.Failures)
 	}
 }
+
+// TestJudgeSingleNode: goroutines that come and go with the traffic pass
+// as long as their floor holds, a raised floor fails; memory is compared
+// from two minutes in, once the server holds what it keeps for clients that
+// left.
+func TestJudgeSingleNode(t *testing.T) {
+	cfg, err := parseFlags([]string{"-chatserver", "x", "-duration", "10m", "-sample", "10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge := func(leak float64) *summary {
+		s := &summary{LinesAcked: 1}
+		for at := 10 * time.Second; at <= 10*time.Minute; at += 10 * time.Second {
+			rss := 100.0
+			if at < 2*time.Minute {
+				rss = 80 // filling up
+			}
+			g := 1000.0
+			if at%(30*time.Second) != 0 {
+				// Most readings catch a burst, larger later: their median
+				// grows by a third, their floor holds.
+				g = 1500 + float64(at/time.Minute)*100
+			}
+			if at >= 9*time.Minute {
+				g += leak
+			}
+			s.Samples = append(s.Samples, sample{At: at, RSS: rss, Goroutines: g})
+		}
+		s.judge(cfg, 10*time.Minute, 1)
+		return s
+	}
+	if s := judge(0); !s.Pass || len(s.Flatness) != 2 {
+		t.Fatalf("bursts: pass %v, %d checks, failures %v", s.Pass, len(s.Flatness), s.Failures)
+	}
+	if s := judge(100); s.Pass || len(s.Failures) != 1 || !strings.Contains(s.Failures[0], "goroutines not flat: floor 1100") {
+		t.Fatalf("a raised floor: pass %v, failures %v", s.Pass, s.Failures)
+	}
+}
