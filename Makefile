@@ -26,8 +26,13 @@ setup: deps bundle
 deps:
 	scripts/install-deps.sh
 
+# A registry that stalls fails one attempt (after a minute), not the
+# build: up to three.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@for attempt in 1 2 3; do \
+		npm ci --no-audit --no-fund --fetch-timeout=60000 && exit 0; \
+		echo "npm ci failed (attempt $$attempt of 3)"; sleep 5; \
+	done; exit 1
 	@touch $@
 
 # The socket.io client bundle served at /socket.io/socket.io.js, embedded
