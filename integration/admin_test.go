@@ -192,7 +192,18 @@ func TestAdminUI(t *testing.T) {
 			ClientID *int64 `json:"clientID"`
 		} `json:"data"`
 	}
-	getJSON(t, nodeURL+"/cluster/fetch", &sockets)
+	// A Node.js node counts the servers whose answers it waits for from
+	// their heartbeats (every 5 s), so just after it starts it may ask
+	// fewer than all of them: ask until the answer stops growing.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sockets = nil
+		getJSON(t, nodeURL+"/cluster/fetch", &sockets)
+		if len(sockets) >= len(specs)-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	found := false
 	for _, s := range sockets {
 		if s.Data.ClientID == nil {
